@@ -1,0 +1,1 @@
+"""The only code that talks HTTP to Calendly: client, errors, schemas, pagination, pacing."""

@@ -1,0 +1,102 @@
+"""Runs the whole portal on one machine for a demo: migrations, a Celery worker (with beat) on
+the Redis-free filesystem broker, and the dev server. Ctrl+C (or SIGTERM) stops everything."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the portal in demo mode (SQLite, a background worker without Redis, dev server)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--ready-timeout", type=float, default=60.0)
+
+    def handle(self, *args: Any, host: str, port: int, ready_timeout: float, **opts: Any) -> None:
+        if settings.PORTAL_ENV != "demo":
+            raise CommandError("The demo runs with PORTAL_ENV=demo; start it with scripts/demo.")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write(f"Database ready: {settings.DATABASES['default']['NAME']}")
+
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            self._start(
+                "worker",
+                [
+                    *("-m", "celery", "--app", "portal", "worker", "--beat"),
+                    *("--concurrency", "2", "--loglevel", "INFO"),
+                    *("--hostname", "demo@%h"),
+                    *("--schedule", str(settings.DATA_DIR / "celerybeat-schedule")),
+                ],
+            )
+            self._start("web", ["manage.py", "runserver", f"{host}:{port}", "--noreload"])
+            url = f"http://{host}:{port}/"
+            self._wait_until_ready(url + "readyz", ready_timeout)
+            self.stdout.write(self.style.SUCCESS(f"Portal running at {url}  (Ctrl+C to stop)"))
+            self._supervise()
+        finally:
+            self._stop_all()
+
+    def _start(self, name: str, arguments: list[str]) -> None:
+        # A session of its own: Ctrl+C reaches only this supervisor, which then stops the
+        # children in order instead of each reacting to the terminal's signal on its own.
+        process = subprocess.Popen(
+            [sys.executable, *arguments], cwd=settings.BASE_DIR, start_new_session=True
+        )
+        self.children.append((name, process))
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _wait_until_ready(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            self._fail_if_a_child_died()
+            try:
+                with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.25)
+        if not self.stopping:
+            raise CommandError(f"The portal did not answer {url} within {timeout:.0f}s.")
+
+    def _supervise(self) -> None:
+        while not self.stopping:
+            self._fail_if_a_child_died()
+            time.sleep(0.25)
+        self.stdout.write("Stopping the demo…")
+
+    def _fail_if_a_child_died(self) -> None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                raise CommandError(f"The {name} process exited with code {process.returncode}.")
+
+    def _stop_all(self) -> None:
+        for _, process in self.children:
+            if process.poll() is None:
+                process.terminate()
+        # The worker finishes its running tasks first (soft shutdown); then it is killed.
+        deadline = time.monotonic() + settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT + 10
+        for name, process in self.children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"The {name} process did not stop in time; killing it.")
+                process.kill()
+                process.wait()

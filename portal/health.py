@@ -1,0 +1,72 @@
+"""What /healthz and /readyz report: one small function per part the portal depends on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from portal.celery import app as celery_app
+from portal.jobs.models import WorkerHeartbeat
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_database() -> Check:
+    try:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:
+        return Check("database", False, f"cannot query the database: {type(exc).__name__}")
+    return Check("database", True, connections[DEFAULT_DB_ALIAS].vendor)
+
+
+def check_migrations() -> Check:
+    try:
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        return Check("migrations", False, f"cannot read migrations: {type(exc).__name__}")
+    if pending:
+        return Check("migrations", False, f"{len(pending)} not applied: run manage.py migrate")
+    return Check("migrations", True, "all applied")
+
+
+def check_broker() -> Check:
+    transport = celery_app.conf.broker_url.split("://", 1)[0]
+    try:
+        with celery_app.connection_for_write(connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    except Exception as exc:
+        return Check("broker", False, f"{transport} broker unreachable: {type(exc).__name__}")
+    return Check("broker", True, transport)
+
+
+def check_worker() -> Check:
+    alive = WorkerHeartbeat.objects.alive().count()
+    if not alive:
+        return Check("worker", False, "no worker has reported in the last minute")
+    return Check("worker", True, f"{alive} alive")
+
+
+def health() -> list[Check]:
+    database = check_database()
+    if not database.ok:
+        # Without the database nothing else can be read; say so once rather than four times.
+        return [database]
+    return [database, check_migrations(), check_broker(), check_worker()]
+
+
+def readiness() -> list[Check]:
+    database = check_database()
+    return [database, check_migrations()] if database.ok else [database]

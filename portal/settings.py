@@ -1,0 +1,313 @@
+"""The portal's only settings module: every value comes from the environment.
+
+`PORTAL_ENV` picks the defaults:
+
+- ``production`` (the default, so a forgotten variable fails closed): DEBUG off, SECRET_KEY
+  and FIELD_ENCRYPTION_KEY required, hardened cookies and headers, Redis broker.
+- ``demo``: what ``scripts/demo`` runs. SQLite and a Redis-free broker in a local data folder,
+  keys created once and kept there, DEBUG on.
+- ``test``: what ``scripts/test`` runs. Like demo, but the database and broker come from the
+  environment the test command prepares.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ENVIRONMENTS = ("production", "demo", "test")
+PORTAL_ENV = os.environ.get("PORTAL_ENV", "production").strip().lower()
+if PORTAL_ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"PORTAL_ENV must be one of {', '.join(ENVIRONMENTS)}")
+IS_PRODUCTION = PORTAL_ENV == "production"
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def required_in_production(name: str) -> str:
+    value = env_str(name)
+    if not value and IS_PRODUCTION:
+        raise ImproperlyConfigured(
+            f"{name} is not set. Production refuses to start without it; see .env.example "
+            "(a local demo runs with scripts/demo, the tests with scripts/test)."
+        )
+    return value
+
+
+# Demo and test keep their generated files (SQLite, broker folders, keys) here.
+DATA_DIR = Path(env_str("PORTAL_DATA_DIR") or BASE_DIR / "var")
+
+
+def local_secret(filename: str, make: Callable[[], str]) -> str:
+    """A key the demo creates once and keeps, so sessions and encrypted tokens survive restarts."""
+    path = DATA_DIR / filename
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make())
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = required_in_production("SECRET_KEY") or local_secret(
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
+# Comma-separated Fernet keys, newest first: MultiFernet encrypts with the first and still
+# decrypts with the rest, which is how a key is rotated.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", []) or (
+    [] if IS_PRODUCTION else [local_secret("field_encryption_key", _fernet_key)]
+)
+if IS_PRODUCTION and not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is not set; see .env.example.")
+
+DEBUG = env_bool("DEBUG", PORTAL_ENV == "demo")
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+if IS_PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set; see .env.example.")
+if IS_PRODUCTION:
+    # The container health check asks gunicorn directly over loopback.
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "portal.core",
+    "portal.jobs",
+    "portal.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "portal.middleware.HtmxMessagesMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL")
+        or ("" if IS_PRODUCTION else f"sqlite:///{DATA_DIR / 'portal.sqlite3'}")
+        or required_in_production("DATABASE_URL"),
+        conn_max_age=env_int("CONN_MAX_AGE", 60 if IS_PRODUCTION else 0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo's web server and worker write to one file at once. WAL lets readers run beside a
+    # writer; IMMEDIATE takes the write lock at BEGIN, so a transaction that reads then writes
+    # waits for the lock (up to `timeout`) instead of failing with "database is locked" when it
+    # tries to upgrade its read lock.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Background work (read by portal/celery.py through the CELERY_ prefix) ---------------
+REDIS_URL = env_str("REDIS_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+# Redis re-delivers an unacknowledged task only after this many seconds: it must exceed the
+# longest task and every countdown, and Celery reads it from more than one place.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+if CELERY_BROKER_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT
+    }
+elif IS_PRODUCTION:
+    raise ImproperlyConfigured("REDIS_URL is not set; see .env.example.")
+else:
+    # kombu's filesystem transport: a real broker between real processes, no server needed.
+    CELERY_BROKER_URL = "filesystem://"
+    _broker_dir = DATA_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The database is the record of every job; Celery results are never read back.
+CELERY_TASK_IGNORE_RESULT = True
+# Acknowledge after the task finishes and hand back the task of a process that died: every
+# task must then be safe to run twice (jobs claim their rows before acting).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT // 2
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 30.0
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {}
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+# /healthz calls the workers down when none has written a heartbeat for this long.
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)
+
+# --- Calendly -------------------------------------------------------------------------------
+CALENDLY_API_URL = env_str("CALENDLY_API_URL", "https://api.calendly.com").rstrip("/")
+CALENDLY_AUTH_URL = env_str("CALENDLY_AUTH_URL", "https://auth.calendly.com").rstrip("/")
+CALENDLY_CLIENT_ID = env_str("CALENDLY_CLIENT_ID")
+CALENDLY_CLIENT_SECRET = env_str("CALENDLY_CLIENT_SECRET")
+CALENDLY_WEBHOOK_SIGNING_KEY = env_str("CALENDLY_WEBHOOK_SIGNING_KEY")
+
+# --- Auth and sessions ----------------------------------------------------------------------
+LOGIN_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+SESSION_COOKIE_AGE = 12 * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Security headers -----------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF, CALENDLY_AUTH_URL],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+}
+if IS_PRODUCTION:
+    # TLS ends at the proxy in front of gunicorn; it must set X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Container health checks talk plain HTTP to gunicorn directly.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The directive only consents to preloading; a domain enters the list when submitted.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # __Host- cookies are only accepted over HTTPS, for this exact host and path "/".
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if IS_PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+
+# --- Locale ---------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+# What the test command exports for the suite itself; a child process that should run like a
+# fresh demo or a production deployment must not inherit it.
+SUITE_ONLY_VARIABLES = (
+    "PORTAL_ENV",
+    "PORTAL_DATA_DIR",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEY",
+    "ALLOWED_HOSTS",
+    "DEBUG",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY_VARIABLES}
+    env.update(overrides)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a child process that runs like the README's demo, in its own folder."""
+    return clean_environment(PORTAL_ENV="demo", PORTAL_DATA_DIR=str(tmp_path / "demo-data"))
