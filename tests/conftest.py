@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures that start the Calendly sandbox (portal/sandbox) for tests that need Calendly.
+pytest_plugins = ["tests.sandbox_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 

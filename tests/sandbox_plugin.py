@@ -1,0 +1,1 @@
+"""pytest fixtures for the Calendly sandbox (filled in with the sandbox itself)."""
