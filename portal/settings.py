@@ -283,7 +283,12 @@ if IS_PRODUCTION:
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# Outside production whitenoise serves straight from STATICFILES_DIRS (no collectstatic).
+STATIC_ROOT = (
+    Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+    if IS_PRODUCTION or env_str("STATIC_ROOT")
+    else None
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -47,6 +47,10 @@ ensure_venv() {
   [ -n "$extra" ] && spec=".[$extra]"
   stamp="$VENV/.installed${extra:+-$extra}"
   wanted=$(cat "$ROOT/pyproject.toml" "$CONSTRAINTS" | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+  # The dev install includes everything the portal alone needs.
+  if [ -z "$extra" ] && [ "$(cat "$VENV/.installed-dev" 2>/dev/null)" = "$wanted" ]; then
+    return 0
+  fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     say "Installing dependencies ($spec, pinned by requirements/constraints.txt)"
     (cd "$ROOT" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \

@@ -1,0 +1,135 @@
+"""The README's first command, run as a person would: the portal and a real worker come up,
+a background task goes through the worker, and Ctrl+C stops everything."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PYTHON, ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def follow(stream: object, lines: queue.Queue[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        lines.put(line)
+
+
+def wait_for_line(lines: queue.Queue[str], needle: str, timeout: float) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if needle in line:
+            return seen
+    raise AssertionError(f"{needle!r} not printed within {timeout}s:\n{''.join(seen)}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
+    demo_env: dict[str, str],
+) -> None:
+    port = free_port()
+    data_dir = demo_env["PORTAL_DATA_DIR"]
+    demo = subprocess.Popen(
+        [str(ROOT / "scripts" / "demo"), "--port", str(port)],
+        cwd=ROOT,
+        env=demo_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=follow, args=(demo.stdout, lines), daemon=True).start()
+    try:
+        output = wait_for_line(lines, f"Portal running at http://127.0.0.1:{port}/", 240)
+
+        # The worker reports in shortly after it starts; /healthz is 200 only then.
+        deadline = time.monotonic() + 60
+        while True:
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            if health.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert health.status_code == 200, health.text
+        checks = health.json()["checks"]
+        assert checks["database"]["ok"]
+        assert checks["database"]["detail"] == "sqlite"
+        assert checks["worker"]["ok"]
+        assert checks["broker"]["detail"] == "filesystem"
+
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+
+        # A task submitted from another process, like a page would, through the broker.
+        probe = subprocess.run(
+            [PYTHON, "manage.py", "probe_worker", "--timeout", "60"],
+            cwd=ROOT,
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        assert "completed by demo@" in probe.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            returncode = demo.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(demo.pid, signal.SIGKILL)
+            raise
+    output += list(lines.queue)
+    assert returncode == 0, "".join(output)
+    assert "Stopping the demo" in "".join(output)
+    # Nothing is left behind: no worker (its beat schedule lives in the data folder) and no
+    # dev server on the port.
+    time.sleep(0.5)
+    assert processes_mentioning(data_dir) == []
+    assert processes_mentioning(f"runserver 127.0.0.1:{port}") == []
+    assert (Path(data_dir) / "portal.sqlite3").exists()
+
+
+def test_demo_database_uses_write_ahead_logging(demo_env: dict[str, str]) -> None:
+    script = (
+        "from django.db import connection\n"
+        "cursor = connection.cursor(); cursor.execute('PRAGMA journal_mode')\n"
+        "print(cursor.fetchone()[0])"
+    )
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=demo_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "wal"
