@@ -3,6 +3,7 @@ the Redis-free filesystem broker, and the dev server. Ctrl+C (or SIGTERM) stops 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -100,3 +101,20 @@ class Command(BaseCommand):
                 self.stderr.write(f"The {name} process did not stop in time; killing it.")
                 process.kill()
                 process.wait()
+            # The worker's pool processes and embedded beat can outlive its main process by a
+            # moment; each child leads its own process group, so clear what is left of it.
+            self._end_process_group(process.pid)
+
+    def _end_process_group(self, group: int) -> None:
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(group, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.1)
