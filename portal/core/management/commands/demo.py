@@ -1,4 +1,4 @@
-"""Runs the whole portal on one machine for a demo: migrations, a Celery worker (with beat) on
+"""Runs the whole portal on one machine for a demo: migrations, a Celery worker and beat on
 the Redis-free filesystem broker, and the dev server. Ctrl+C (or SIGTERM) stops everything."""
 
 from __future__ import annotations
@@ -40,9 +40,16 @@ class Command(BaseCommand):
             self._start(
                 "worker",
                 [
-                    *("-m", "celery", "--app", "portal", "worker", "--beat"),
-                    *("--concurrency", "2", "--loglevel", "INFO"),
-                    *("--hostname", "demo@%h"),
+                    *("-m", "celery", "--app", "portal", "worker"),
+                    *("--concurrency", "2", "--loglevel", "INFO", "--hostname", "demo@%h"),
+                ],
+            )
+            # Beat runs on its own, as in production: embedded in the worker (--beat) it opens
+            # its schedule file across a fork, which Python 3.13's sqlite-backed shelve rejects.
+            self._start(
+                "beat",
+                [
+                    *("-m", "celery", "--app", "portal", "beat", "--loglevel", "INFO"),
                     *("--schedule", str(settings.DATA_DIR / "celerybeat-schedule")),
                 ],
             )
