@@ -1,0 +1,245 @@
+"""Pacing requests under Calendly's per-user budget, shared by every process using that user.
+
+Calendly counts requests per Calendly user per minute (500 on paid plans, 50 on free ones), across
+every integration that user has connected, and says how much is left in `X-RateLimit-*` headers on
+every answer. So the ceiling is learned from those headers at run time, the pace is kept a little
+under it (0.97), and one bucket is shared by all workers: a GCRA schedule kept in Redis (one
+"theoretical arrival time" per key, advanced atomically in Lua), plus a "paused until" timestamp
+that any process sets when Calendly answers 429 or reports zero remaining, so all of them stop at
+once. Celery's own `rate_limit` is per worker and cannot express this.
+
+A limiter only says how long to wait; the client does the sleeping, so tests can fake time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger(__name__)
+
+# Before the first answer tells us the real ceiling, assume the free plan's, the lowest published.
+DEFAULT_LIMIT = 50
+# Calendly's documented window; the real one is learned from X-RateLimit-Reset, which counts
+# down to the end of the current window: the largest value seen is the window's length (a
+# user's first request opens a window, so the first answer usually shows all of it).
+PERIOD_SECONDS = 60.0
+PACE = 0.97
+# After Redis fails, pace locally for this long before trying it again, so an outage costs one
+# connection timeout per process rather than one per request.
+REDIS_RETRY_AFTER = 30.0
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> float:
+        """Reserve the next send slot; return how many seconds to wait before sending."""
+        ...
+
+    def observe(self, *, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        """Learn from an answer's X-RateLimit-Limit / -Remaining / -Reset headers."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Stop every user of this budget for `seconds` (after a 429)."""
+        ...
+
+
+class LocalRateLimiter:
+    """The same schedule kept in this process only, for when there is no Redis."""
+
+    def __init__(
+        self,
+        *,
+        default_limit: int = DEFAULT_LIMIT,
+        period: float = PERIOD_SECONDS,
+        pace: float = PACE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._period = period
+        self._learned_period = 0.0
+        self._pace = pace
+        self._limit = default_limit
+        self._next_slot = -math.inf
+        self._paused_until = -math.inf
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def acquire(self) -> float:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next_slot, self._paused_until)
+            self._next_slot = slot + self._period / (self._limit * self._pace)
+            return slot - now
+
+    @property
+    def period(self) -> float:
+        return self._period
+
+    def observe(self, *, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        with self._lock:
+            if limit is not None and limit > 0:
+                self._limit = limit
+            window = learned_window(reset)
+            if window > self._learned_period:
+                self._learned_period = self._period = window
+        if remaining == 0 and reset is not None:
+            self.pause(reset)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+# All times are Redis's own clock (TIME), so processes on different hosts agree.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[1])
+local period = tonumber(redis.call('GET', KEYS[4]) or ARGV[2])
+local interval = period / (limit * tonumber(ARGV[3]))
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0),
+                      tonumber(redis.call('GET', KEYS[2]) or 0))
+local tat = slot + interval
+redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+return string.format('%.6f', slot - now)
+"""
+
+# Keeps the longest window any process has seen.
+_LEARN_PERIOD = """
+local seen = tonumber(ARGV[1])
+if seen > tonumber(redis.call('GET', KEYS[1]) or 0) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', 86400)
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
+"""
+
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local until_ = now + tonumber(ARGV[1])
+if until_ > tonumber(redis.call('GET', KEYS[1]) or 0) then
+  redis.call('SET', KEYS[1], string.format('%.6f', until_), 'PX', math.ceil(ARGV[1] * 1000) + 1000)
+end
+return string.format('%.6f', until_)
+"""
+
+
+class RedisRateLimiter:
+    """One budget per `key` (the Calendly user's URI) for every process sharing this Redis."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        key: str,
+        *,
+        default_limit: int = DEFAULT_LIMIT,
+        period: float = PERIOD_SECONDS,
+        pace: float = PACE,
+    ) -> None:
+        self._redis = redis_client
+        # Braces keep the three keys in one Redis Cluster slot, which multi-key scripts require.
+        base = f"calendly:ratelimit:{{{key}}}"
+        self.tat_key = f"{base}:tat"
+        self.paused_key = f"{base}:paused_until"
+        self.limit_key = f"{base}:limit"
+        self.period_key = f"{base}:period"
+        self._default_limit = default_limit
+        self._period = period
+        self._pace = pace
+        self._known_limit: int | None = None
+        self._known_period = 0.0
+        self._acquire_script = redis_client.register_script(_ACQUIRE)
+        self._learn_period_script = redis_client.register_script(_LEARN_PERIOD)
+        self._pause_script = redis_client.register_script(_PAUSE)
+        # Redis being down must slow us to per-process pacing, not stop every Calendly call.
+        self._fallback = LocalRateLimiter(default_limit=default_limit, period=period, pace=pace)
+        self._redis_down_until = -math.inf
+
+    def _redis_usable(self) -> bool:
+        return time.monotonic() >= self._redis_down_until
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        log.warning(
+            "Rate limiter pacing locally for %g s: Redis failed: %s", REDIS_RETRY_AFTER, exc
+        )
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+
+    def acquire(self) -> float:
+        if not self._redis_usable():
+            return self._fallback.acquire()
+        try:
+            wait = self._acquire_script(
+                keys=[self.tat_key, self.paused_key, self.limit_key, self.period_key],
+                args=[self._default_limit, self._period, self._pace],
+            )
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
+            return self._fallback.acquire()
+        return max(0.0, float(wait))
+
+    def observe(self, *, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        self._fallback.observe(limit=limit, remaining=None, reset=reset)
+        if limit is not None and limit > 0 and limit != self._known_limit and self._redis_usable():
+            try:
+                self._redis.set(self.limit_key, limit, ex=86400)
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+            else:
+                self._known_limit = limit
+        window = learned_window(reset)
+        if window > self._known_period and self._redis_usable():
+            try:
+                self._known_period = float(
+                    self._learn_period_script(keys=[self.period_key], args=[window])
+                )
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+        if remaining == 0 and reset is not None:
+            self.pause(reset)
+
+    def pause(self, seconds: float) -> None:
+        self._fallback.pause(seconds)
+        if not self._redis_usable():
+            return
+        try:
+            self._pause_script(keys=[self.paused_key], args=[max(0.0, seconds)])
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
+
+
+def learned_window(reset: float | None) -> float:
+    """The window length an X-RateLimit-Reset value proves (0 when it proves nothing)."""
+    if reset is None or reset <= 0:
+        return 0.0
+    return float(math.ceil(reset))
+
+
+_local_limiters: dict[str, LocalRateLimiter] = {}
+_redis_clients: dict[str, redis.Redis] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(key: str, redis_url: str | None = None) -> RateLimiter:
+    """The limiter for one Calendly user: shared through Redis when a URL is given, else
+    shared by every client in this process."""
+    with _registry_lock:
+        if redis_url:
+            client = _redis_clients.get(redis_url)
+            if client is None:
+                client = _redis_clients[redis_url] = redis.Redis.from_url(redis_url)
+            return RedisRateLimiter(client, key)
+        limiter = _local_limiters.get(key)
+        if limiter is None:
+            limiter = _local_limiters[key] = LocalRateLimiter()
+        return limiter
