@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "portal.core",
+    "portal.accounts",
     "portal.jobs",
     "portal.sandbox",
 ]
@@ -238,6 +239,7 @@ CALENDLY_CLIENT_SECRET = env_str("CALENDLY_CLIENT_SECRET")
 CALENDLY_WEBHOOK_SIGNING_KEY = env_str("CALENDLY_WEBHOOK_SIGNING_KEY")
 
 # --- Auth and sessions ----------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "home"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
