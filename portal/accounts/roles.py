@@ -1,0 +1,72 @@
+"""Every view says which portal roles may use it; a view that says nothing is refused.
+
+    @allow(Role.ADMIN, Role.VIEWER)
+    def members(request): ...
+
+Anonymous access stays opt-in through Django's `login_not_required`; `RoleMiddleware` runs
+after `LoginRequiredMiddleware`, so by then the person is signed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from portal.accounts.models import Role
+
+log = logging.getLogger(__name__)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+ALL_ROLES = frozenset(Role.values)
+
+
+def allow(*roles: Role) -> Callable[[View], View]:
+    """Declare the portal roles that may use a view."""
+    if not roles:
+        raise ValueError("allow() needs at least one role")
+
+    def decorate(view: View) -> View:
+        view.allowed_roles = frozenset(role.value for role in roles)  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
+    """The roles a view declared, or None when it declared nothing."""
+    roles = getattr(view, "allowed_roles", None)
+    if roles is None and hasattr(view, "view_class"):
+        roles = getattr(view.view_class, "allowed_roles", None)
+    return roles
+
+
+class RoleMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> None:
+        if not getattr(view_func, "login_required", True):
+            return None
+        roles = allowed_roles(view_func)
+        if roles is None:
+            # Fail closed: a page someone forgot to declare is nobody's page.
+            log.error("View %s declares no portal roles; refusing", view_func.__qualname__)
+            raise PermissionDenied("This page has no access rule.")
+        user = request.user
+        if not user.is_authenticated or not (roles & user.roles):
+            raise PermissionDenied("Your portal role does not include this page.")
+        return None
