@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from portal.accounts.crypto import EncryptedTextField
+
 
 class Organization(models.Model):
     """A Calendly organization using the portal. Every query starts from one of these."""
@@ -58,3 +60,51 @@ class User(AbstractUser):
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
+
+
+class Connection(models.Model):
+    """The grant the portal uses to act on Calendly for an organization.
+
+    An owner's or admin's OAuth grant (from signing in and choosing "connect"), or a personal
+    access token given to `manage.py connect`. Tokens are encrypted at rest. `token_version`
+    goes up with every refresh so two processes can never both store a refresh: the second
+    compare-and-swap finds the version moved and re-reads instead.
+    """
+
+    class Kind(models.TextChoices):
+        OAUTH = "oauth", "OAuth grant"
+        PERSONAL_ACCESS_TOKEN = "personal_access_token", "Personal access token"
+
+    class Status(models.TextChoices):
+        HEALTHY = "healthy", "Healthy"
+        NEEDS_REAUTHORIZATION = "needs_reauthorization", "Needs to be connected again"
+        MISSING_SCOPES = "missing_scopes", "Missing permissions"
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="connection"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # The Calendly user whose grant this is: Calendly's rate limit is counted against them.
+    owner_uri = models.URLField(max_length=255)
+    owner_label = models.CharField(max_length=255, blank=True)
+    connected_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.TextField(blank=True)
+    token_version = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=32, choices=Status.choices, default=Status.HEALTHY)
+    status_detail = models.TextField(blank=True)
+    missing_scopes = models.JSONField(default=list, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.organization} via {self.owner_label or self.owner_uri}"
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status != self.Status.HEALTHY

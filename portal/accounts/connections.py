@@ -1,0 +1,130 @@
+"""Using an organization's Calendly connection: a fresh access token, and a client.
+
+Calendly's refresh tokens are single-use and only 8 token requests per user per minute are
+allowed, so a refresh must happen once, whoever needs it: web processes and workers alike take
+a lock on the connection row, read it again (someone may have refreshed meanwhile), refresh,
+and store the new pair before anyone uses it. authlib's own refresh lock only covers one client
+object in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.accounts.models import Connection, Organization
+from portal.calendly.client import CalendlyClient
+from portal.calendly.oauth import CalendlyOAuth, OAuthError, OAuthRateLimited
+from portal.calendly.ratelimit import limiter_for
+
+log = logging.getLogger(__name__)
+
+# Refresh this long before expiry, so a token never runs out in the middle of a job step.
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class ConnectionUnavailable(Exception):
+    """The organization has no usable Calendly connection; an admin must (re)connect it."""
+
+    def __init__(self, organization: Organization, reason: str) -> None:
+        self.organization = organization
+        self.reason = reason
+        super().__init__(f"The Calendly connection of {organization} needs attention: {reason}")
+
+
+def get_connection(organization: Organization) -> Connection:
+    try:
+        connection = Connection.objects.get(organization=organization)
+    except Connection.DoesNotExist:
+        raise ConnectionUnavailable(
+            organization, "no organization admin has connected yet"
+        ) from None
+    if connection.status == Connection.Status.NEEDS_REAUTHORIZATION:
+        raise ConnectionUnavailable(organization, connection.status_detail or "connect it again")
+    return connection
+
+
+def expires_soon(connection: Connection) -> bool:
+    return connection.expires_at is not None and (
+        connection.expires_at - REFRESH_MARGIN <= timezone.now()
+    )
+
+
+def access_token(connection: Connection, *, oauth: CalendlyOAuth | None = None) -> str:
+    """A usable access token for the connection, refreshing it first when it is about to expire."""
+    if not expires_soon(connection):
+        return str(connection.access_token)
+    return _refresh(connection, oauth or CalendlyOAuth())
+
+
+def _refresh(connection: Connection, oauth: CalendlyOAuth) -> str:
+    failure: OAuthError | None = None
+    with transaction.atomic():
+        # PostgreSQL: a row lock held across the token request. SQLite has no row locks, but
+        # the portal opens its transactions IMMEDIATE there, which serialises writers the same way.
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        if row.status == Connection.Status.NEEDS_REAUTHORIZATION:
+            raise ConnectionUnavailable(row.organization, row.status_detail)
+        if not expires_soon(row):
+            connection.refresh_from_db()
+            return str(row.access_token)
+        try:
+            grant = oauth.refresh(refresh_token=row.refresh_token)
+        except OAuthRateLimited:
+            raise  # nothing was spent; the caller may try again after the wait
+        except OAuthError as exc:
+            # Refused, or maybe applied with the answer lost: either way the stored refresh
+            # token can no longer be trusted, and retrying could burn a good one.
+            failure = exc
+            Connection.objects.filter(pk=row.pk).update(
+                status=Connection.Status.NEEDS_REAUTHORIZATION,
+                status_detail=f"Refreshing the access token failed: {exc}",
+                updated_at=timezone.now(),
+            )
+        else:
+            stored = Connection.objects.filter(pk=row.pk, token_version=row.token_version).update(
+                access_token=grant.access_token,
+                refresh_token=grant.refresh_token,
+                expires_at=grant.expires_at,
+                scopes=grant.scope or row.scopes,
+                token_version=row.token_version + 1,
+                refreshed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            if stored != 1:
+                # Cannot happen under the row lock; if it ever does, another refresh won and
+                # the token just obtained is already stale.
+                raise ConnectionUnavailable(row.organization, "a concurrent refresh raced this one")
+    connection.refresh_from_db()
+    if failure is not None:
+        log.warning(
+            "Calendly connection of %s needs re-authorization: %s", row.organization, failure
+        )
+        raise ConnectionUnavailable(connection.organization, connection.status_detail) from failure
+    return str(connection.access_token)
+
+
+def mark_needs_reauthorization(connection: Connection, reason: str) -> None:
+    Connection.objects.filter(pk=connection.pk).update(
+        status=Connection.Status.NEEDS_REAUTHORIZATION,
+        status_detail=reason,
+        updated_at=timezone.now(),
+    )
+    connection.refresh_from_db()
+
+
+def client_for(organization: Organization) -> CalendlyClient:
+    """A Calendly client acting through the organization's connection.
+
+    Every process shares the rate-limit budget of the Calendly user behind the grant (through
+    Redis when there is one), since Calendly counts requests per user, not per token.
+    """
+    connection = get_connection(organization)
+    return CalendlyClient(
+        token=access_token(connection),
+        limiter=limiter_for(connection.owner_uri, settings.REDIS_URL or None),
+    )

@@ -1,0 +1,287 @@
+"""The organization's Calendly connection: tokens encrypted at rest, refreshed exactly once
+however many processes need them, and marked for re-authorization when the grant is gone."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection as db
+from django.db import connections
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from portal.accounts.connections import ConnectionUnavailable, access_token, get_connection
+from portal.accounts.models import Connection, Organization, Role
+from portal.calendly.oauth import (
+    CalendlyOAuth,
+    OAuthRateLimited,
+    TokenGrant,
+    new_code_verifier,
+    new_state,
+)
+from tests.factories import OrganizationFactory, UserFactory
+from tests.sandbox_plugin import RunningSandbox
+
+REDIRECT = "http://127.0.0.1:8000/accounts/callback"
+
+
+class SlowTokenEndpoint(httpx.HTTPTransport):
+    """Holds each token request for a moment, so two refreshes would surely overlap."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            time.sleep(0.5)
+        return super().handle_request(request)
+
+
+def oauth_for(sandbox: RunningSandbox, *, slow: bool = False) -> CalendlyOAuth:
+    return CalendlyOAuth(
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        auth_url=sandbox.url,
+        transport=SlowTokenEndpoint() if slow else None,
+    )
+
+
+def grant_from_sandbox(sandbox: RunningSandbox, oauth: CalendlyOAuth) -> TokenGrant:
+    """Go through the consent page as the owner, the way a browser would."""
+    verifier, state = new_code_verifier(), new_state()
+    url = oauth.authorization_url(redirect_uri=REDIRECT, state=state, code_verifier=verifier)
+    page = httpx.get(url)
+    assert page.status_code == 200, page.text
+    person = re.search(r'name="user" value="([A-Z0-9]+)" checked', page.text)
+    assert person is not None
+    query = dict(parse_qs(urlsplit(url).query))
+    form = {key: values[0] for key, values in query.items()}
+    answer = httpx.post(
+        f"{sandbox.url}/oauth/authorize",
+        data={**form, "user": person.group(1), "decision": "allow"},
+    )
+    location = urlsplit(answer.headers["Location"])
+    params = parse_qs(location.query)
+    assert params["state"] == [state]
+    return oauth.exchange_code(
+        code=params["code"][0], redirect_uri=REDIRECT, code_verifier=verifier
+    )
+
+
+def connection_from(grant: TokenGrant, organization: Organization) -> Connection:
+    return Connection.objects.create(
+        organization=organization,
+        kind=Connection.Kind.OAUTH,
+        owner_uri=grant.owner,
+        access_token=grant.access_token,
+        refresh_token=grant.refresh_token,
+        # Pretend it is about to run out so the next use refreshes it.
+        expires_at=timezone.now() + timedelta(minutes=1),
+    )
+
+
+def users_me(sandbox: RunningSandbox, token: str) -> int:
+    return httpx.get(
+        f"{sandbox.url}/users/me", headers={"Authorization": f"Bearer {token}"}
+    ).status_code
+
+
+@pytest.mark.django_db
+def test_tokens_are_encrypted_at_rest() -> None:
+    saved = Connection.objects.create(
+        organization=OrganizationFactory(),
+        kind=Connection.Kind.PERSONAL_ACCESS_TOKEN,
+        owner_uri="https://api.calendly.com/users/OWNER",
+        access_token="plain-access-token-123",
+        refresh_token="plain-refresh-token-456",
+    )
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT access_token, refresh_token FROM accounts_connection WHERE id = %s", [saved.pk]
+        )
+        stored = cursor.fetchone()
+    assert "plain-access-token-123" not in stored[0]
+    assert "plain-refresh-token-456" not in stored[1]
+    assert Connection.objects.get(pk=saved.pk).access_token == "plain-access-token-123"
+
+
+@pytest.mark.django_db
+def test_rotating_the_encryption_key_keeps_tokens_readable() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(FIELD_ENCRYPTION_KEYS=[old]):
+        saved = Connection.objects.create(
+            organization=OrganizationFactory(),
+            kind=Connection.Kind.PERSONAL_ACCESS_TOKEN,
+            owner_uri="https://api.calendly.com/users/OWNER",
+            access_token="token-under-the-old-key",
+        )
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new, old]):
+        assert Connection.objects.get(pk=saved.pk).access_token == "token-under-the-old-key"
+        call_command("rotate_encryption_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    with override_settings(FIELD_ENCRYPTION_KEYS=[new]):
+        assert Connection.objects.get(pk=saved.pk).access_token == "token-under-the-old-key"
+    with override_settings(FIELD_ENCRYPTION_KEYS=[old]), pytest.raises(Exception, match="decrypt"):
+        Connection.objects.get(pk=saved.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_at_the_same_moment_make_one_token_call(sandbox: RunningSandbox) -> None:
+    oauth = oauth_for(sandbox)
+    grant = grant_from_sandbox(sandbox, oauth)
+    connection = connection_from(grant, OrganizationFactory())
+    sandbox.requests.reset()
+
+    start = threading.Barrier(2)
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def use_the_connection() -> None:
+        try:
+            start.wait()
+            # Each thread has its own database connection, like two processes would.
+            tokens.append(
+                access_token(
+                    Connection.objects.get(pk=connection.pk), oauth=oauth_for(sandbox, slow=True)
+                )
+            )
+        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=use_the_connection) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sandbox.requests.count("POST /oauth/token") == 1
+    assert len(tokens) == 2
+    assert tokens[0] == tokens[1] != grant.access_token
+    assert users_me(sandbox, tokens[0]) == 200
+    stored = Connection.objects.get(pk=connection.pk)
+    assert stored.token_version == 1
+    assert stored.refresh_token != grant.refresh_token
+    assert stored.status == Connection.Status.HEALTHY
+
+
+@pytest.mark.django_db
+def test_a_revoked_grant_marks_the_connection_for_reauthorization(
+    sandbox: RunningSandbox, client: Client
+) -> None:
+    oauth = oauth_for(sandbox)
+    grant = grant_from_sandbox(sandbox, oauth)
+    organization = OrganizationFactory()
+    connection = connection_from(grant, organization)
+    oauth.revoke(token=grant.refresh_token)
+    sandbox.requests.reset()
+
+    with pytest.raises(ConnectionUnavailable):
+        access_token(connection, oauth=oauth)
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHORIZATION
+    assert "invalid_grant" in connection.status_detail
+
+    # Nobody tries the dead grant again: the connection refuses before calling Calendly.
+    with pytest.raises(ConnectionUnavailable):
+        get_connection(organization)
+    assert sandbox.requests.count("POST /oauth/token") == 1
+
+    # Admins are told on every page; other roles are not bothered with it.
+    client.force_login(UserFactory(organization=organization, role=Role.ADMIN))
+    assert "The Calendly connection needs attention" in client.get("/").content.decode()
+    client.force_login(UserFactory(organization=organization, role=Role.SALES))
+    assert "The Calendly connection needs attention" not in client.get("/").content.decode()
+
+
+def failing_token_endpoint(answer: httpx.Response | Exception) -> CalendlyOAuth:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    oauth = CalendlyOAuth(
+        client_id="id",
+        client_secret="secret",
+        auth_url="https://auth.example",
+        transport=httpx.MockTransport(handler),
+    )
+    oauth.calls = calls  # type: ignore[attr-defined]
+    return oauth
+
+
+@pytest.mark.django_db
+def test_a_refresh_whose_answer_is_lost_is_not_retried() -> None:
+    oauth = failing_token_endpoint(httpx.ReadTimeout("no answer"))
+    connection = connection_from(
+        TokenGrant(
+            "old-access", "old-refresh", None, "", "https://api.calendly.com/users/OWNER", ""
+        ),
+        OrganizationFactory(),
+    )
+    with pytest.raises(ConnectionUnavailable):
+        access_token(connection, oauth=oauth)
+    assert len(oauth.calls) == 1  # type: ignore[attr-defined]
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHORIZATION
+    assert connection.refresh_token == "old-refresh"
+
+
+@pytest.mark.django_db
+def test_a_rate_limited_refresh_keeps_the_grant_usable() -> None:
+    oauth = failing_token_endpoint(
+        httpx.Response(429, json={"error": "rate_limited"}, headers={"X-RateLimit-Reset": "12"})
+    )
+    connection = connection_from(
+        TokenGrant(
+            "old-access", "old-refresh", None, "", "https://api.calendly.com/users/OWNER", ""
+        ),
+        OrganizationFactory(),
+    )
+    with pytest.raises(OAuthRateLimited) as raised:
+        access_token(connection, oauth=oauth)
+    assert raised.value.retry_after == 12
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.HEALTHY
+
+
+@pytest.mark.django_db
+def test_a_token_far_from_expiry_is_used_without_calling_calendly() -> None:
+    oauth = failing_token_endpoint(httpx.ReadTimeout("must not be called"))
+    connection = Connection.objects.create(
+        organization=OrganizationFactory(),
+        kind=Connection.Kind.OAUTH,
+        owner_uri="https://api.calendly.com/users/OWNER",
+        access_token="still-good",
+        refresh_token="r",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    assert access_token(connection, oauth=oauth) == "still-good"
+    assert oauth.calls == []  # type: ignore[attr-defined]
+
+
+def test_every_authorize_url_carries_a_fresh_state_and_an_s256_challenge() -> None:
+    oauth = CalendlyOAuth(client_id="id", client_secret="s", auth_url="https://auth.example")
+    urls = [
+        oauth.authorization_url(
+            redirect_uri=REDIRECT, state=new_state(), code_verifier=new_code_verifier()
+        )
+        for _ in range(2)
+    ]
+    queries = [parse_qs(urlsplit(url).query) for url in urls]
+    for query in queries:
+        assert query["code_challenge_method"] == ["S256"]
+        assert len(query["code_challenge"][0]) == 43
+        assert len(query["state"][0]) >= 32
+        assert query["redirect_uri"] == [REDIRECT]
+    assert queries[0]["state"] != queries[1]["state"]
+    assert queries[0]["code_challenge"] != queries[1]["code_challenge"]
