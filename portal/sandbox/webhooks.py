@@ -1,0 +1,147 @@
+"""Signed webhook deliveries from a background thread.
+
+Calendly signs with `Calendly-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+(API_NOTES §3.10). The key is the subscription's own `signing_key` when one was given (PAT
+integrations), otherwise the sandbox's app-wide key, as an OAuth app's subscriptions would use.
+Deliveries are attempted once with a short timeout; a failure sets `retry_started_at` on the
+subscription, like Calendly's retry cycle would, but the sandbox does not retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+from portal.sandbox import render
+from portal.sandbox.http import JSON, timestamp
+from portal.sandbox.state import Delivery
+
+if TYPE_CHECKING:
+    from portal.sandbox.state import Invitee, Sandbox, ScheduledEvent, WebhookSubscription
+
+
+def signature(key: str, body: bytes, at: int | None = None) -> str:
+    moment = int(time.time()) if at is None else at
+    digest = hmac.new(key.encode(), f"{moment}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={moment},v1={digest}"
+
+
+class Dispatcher:
+    """One worker thread per sandbox, started on the first delivery."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.queue: queue.Queue[tuple[Delivery, WebhookSubscription, Sandbox] | None] = (
+            queue.Queue()
+        )
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, delivery: Delivery, hook: WebhookSubscription, sb: Sandbox) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._run, name="sandbox-webhooks", daemon=True
+                )
+                self.thread.start()
+        self.queue.put((delivery, hook, sb))
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued delivery was attempted; True if that happened in time."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join(timeout=self.timeout + 1)
+            self.thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                delivery, hook, sb = item
+                self._post(delivery, hook, sb)
+            finally:
+                self.queue.task_done()
+
+    def _post(self, delivery: Delivery, hook: WebhookSubscription, sb: Sandbox) -> None:
+        request = urllib.request.Request(  # noqa: S310 - callback URLs are http(s) by validation
+            delivery.url, data=delivery.body, headers=delivery.headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
+                delivery.status = answer.status
+        except urllib.error.HTTPError as error:
+            delivery.status = error.code
+        except OSError as error:
+            delivery.error = str(error)
+        if delivery.status is None or not 200 <= delivery.status < 300:
+            with sb.lock:
+                if hook.retry_started_at is None:
+                    hook.retry_started_at = sb.now()
+
+
+def subscribed(sb: Sandbox, event_name: str, event: ScheduledEvent) -> list[WebhookSubscription]:
+    hosts = set(event.hosts)
+    hooks = []
+    for hook in sb.webhooks.values():
+        if hook.organization != event.organization or hook.state != "active":
+            continue
+        if event_name not in hook.events:
+            continue
+        if hook.scope == "user" and hook.user not in hosts:
+            continue
+        if hook.scope == "group":
+            members = {
+                sb.memberships[r.owner].user
+                for r in sb.group_relationships.values()
+                if r.group == hook.group and r.owner_kind == "membership" and r.role == "member"
+            }
+            if not members & hosts:
+                continue
+        hooks.append(hook)
+    return hooks
+
+
+def deliver(sb: Sandbox, base: str, event_name: str, event: ScheduledEvent, payload: JSON) -> None:
+    """Queue `event_name` for every matching subscription. Call with `sb.lock` held."""
+    for hook in subscribed(sb, event_name, event):
+        body = json.dumps(
+            {
+                "event": event_name,
+                "created_at": timestamp(sb.now()),
+                # Calendly's `created_by` is the subscription's creator, not whoever acted.
+                "created_by": render.user_uri(base, hook.creator),
+                "payload": payload,
+            }
+        ).encode()
+        key = hook.signing_key or sb.webhook_signing_key
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Calendly-Sandbox-Webhooks/1.0",
+            "Calendly-Webhook-Signature": signature(key, body, int(sb.clock())),
+        }
+        delivery = Delivery(hook.callback_url, event_name, body, headers)
+        sb.deliveries.append(delivery)
+        sb.dispatcher.submit(delivery, hook, sb)
+
+
+def deliver_invitee(
+    sb: Sandbox, base: str, event_name: str, event: ScheduledEvent, invitee: Invitee
+) -> None:
+    deliver(sb, base, event_name, event, render.invitee_payload(base, sb, invitee))
