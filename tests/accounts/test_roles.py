@@ -92,3 +92,18 @@ def test_a_deactivated_person_or_one_without_an_organization_has_no_roles() -> N
 
 def test_break_glass_admin_sign_in_page_is_reachable(client: Client) -> None:
     assert client.get("/django-admin/login/").status_code == 200
+
+
+def test_a_superuser_without_an_organization_can_use_the_django_admin(client: Client) -> None:
+    client.force_login(
+        UserFactory(organization=None, is_staff=True, is_superuser=True, role=Role.VIEWER)
+    )
+    assert client.get("/django-admin/").status_code == 200
+    assert client.get("/django-admin/audit/auditentry/").status_code == 200
+
+
+def test_portal_admins_are_not_django_admin_staff(client: Client) -> None:
+    client.force_login(UserFactory(role=Role.ADMIN))
+    response = client.get("/django-admin/")
+    assert response.status_code == 302
+    assert "/django-admin/login/" in response["Location"]
