@@ -149,7 +149,7 @@ def test_two_refreshes_at_the_same_moment_make_one_token_call(sandbox: RunningSa
                     Connection.objects.get(pk=connection.pk), oauth=oauth_for(sandbox, slow=True)
                 )
             )
-        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()

@@ -93,7 +93,7 @@ def redis_key() -> Iterator[str]:
     yield key
     client = redis.Redis.from_url(REDIS_URL)
     probe = RedisRateLimiter(client, key)
-    client.delete(probe.tat_key, probe.paused_key, probe.limit_key)
+    client.delete(probe.tat_key, probe.paused_key, probe.limit_key, probe.period_key)
     client.close()
 
 
@@ -124,7 +124,9 @@ def _acquire_once(key: str, out: Queue[Any]) -> None:
 
 
 def _run(target: Any, *args: Any) -> Any:
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: the test process runs threads (sandbox servers, Django), and forking a
+    # threaded process can deadlock the child.
+    context = multiprocessing.get_context("spawn")
     out: Queue[Any] = context.Queue()
     process = context.Process(target=target, args=(*args, out))
     process.start()
@@ -132,7 +134,7 @@ def _run(target: Any, *args: Any) -> Any:
 
 
 def test_two_processes_share_one_budget_through_redis(redis_key: str) -> None:
-    start_at = time.time() + 0.3
+    start_at = time.time() + 3.0
     runs = [_run(_send_paced, redis_key, 15, start_at) for _ in range(2)]
     per_process = [out.get(timeout=30) for _, out in runs]
     for process, _ in runs:
