@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from portal.accounts.models import Connection
 from portal.celery import app as celery_app
 from portal.jobs.models import WorkerHeartbeat
 
@@ -59,12 +61,27 @@ def check_worker() -> Check:
     return Check("worker", True, f"{alive} alive")
 
 
+def check_calendly() -> Check:
+    # Informational: a revoked grant is an admin's job to fix (the pages say so), not a reason
+    # for the load balancer to take the portal out of service.
+    statuses = list(Connection.objects.values_list("status", flat=True))
+    broken = sum(status != Connection.Status.HEALTHY for status in statuses)
+    if not statuses:
+        detail = f"{settings.CALENDLY_API_URL}: no organization connected yet"
+    else:
+        detail = (
+            f"{settings.CALENDLY_API_URL}: {len(statuses)} organization(s) connected, "
+            f"{broken} need(s) attention"
+        )
+    return Check("calendly", broken == 0, detail, required=False)
+
+
 def health() -> list[Check]:
     database = check_database()
     if not database.ok:
-        # Without the database nothing else can be read; say so once rather than four times.
+        # Without the database nothing else can be read; say so once rather than five times.
         return [database]
-    return [database, check_migrations(), check_broker(), check_worker()]
+    return [database, check_migrations(), check_broker(), check_worker(), check_calendly()]
 
 
 def readiness() -> list[Check]:

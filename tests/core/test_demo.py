@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -55,10 +56,10 @@ def processes_mentioning(text: str) -> list[int]:
 def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
     demo_env: dict[str, str],
 ) -> None:
-    port = free_port()
+    port, sandbox_port = free_port(), free_port()
     data_dir = demo_env["PORTAL_DATA_DIR"]
     demo = subprocess.Popen(
-        [str(ROOT / "scripts" / "demo"), "--port", str(port)],
+        [str(ROOT / "scripts" / "demo"), "--port", str(port), "--sandbox-port", str(sandbox_port)],
         cwd=ROOT,
         env=demo_env,
         stdout=subprocess.PIPE,
@@ -86,6 +87,21 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
         assert checks["broker"]["detail"] == "filesystem"
 
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+
+        # The sandbox runs a seeded organization, its printed token works, and the portal's
+        # processes talk to it instead of api.calendly.com.
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        printed = "".join(output)
+        token = re.search(rf"Calendly sandbox at {sandbox_url} .*token: (\S+)", printed)
+        assert token is not None, printed
+        me = httpx.get(
+            f"{sandbox_url}/users/me",
+            headers={"Authorization": f"Bearer {token.group(1)}"},
+            timeout=10,
+        )
+        assert me.status_code == 200
+        assert me.json()["resource"]["current_organization"].startswith(sandbox_url)
+        assert checks["calendly"]["detail"].startswith(f"{sandbox_url}:")
 
         # A task submitted from another process, like a page would, through the broker.
         probe = subprocess.run(
@@ -119,6 +135,7 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
     time.sleep(0.5)
     assert processes_mentioning(data_dir) == []
     assert processes_mentioning(f"runserver 127.0.0.1:{port}") == []
+    assert processes_mentioning(f"--port {sandbox_port}") == []
     assert (Path(data_dir) / "portal.sqlite3").exists()
 
 

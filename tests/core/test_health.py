@@ -7,8 +7,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from portal.accounts.models import Connection
 from portal.celery import app as celery_app
 from portal.jobs.models import WorkerHeartbeat
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,7 @@ def test_healthz_is_ok_when_database_broker_and_a_worker_are_up(
         "migrations": True,
         "broker": True,
         "worker": True,
+        "calendly": True,
     }
     assert body["checks"]["broker"]["detail"] == "redis"
 
@@ -73,6 +76,24 @@ def test_healthz_fails_when_the_broker_is_unreachable(
     broker = response.json()["checks"]["broker"]
     assert broker["ok"] is False
     assert "unreachable" in broker["detail"]
+
+
+def test_a_broken_calendly_connection_shows_but_does_not_fail_health(
+    client: Client, live_worker: WorkerHeartbeat
+) -> None:
+    Connection.objects.create(
+        organization=OrganizationFactory(),
+        kind=Connection.Kind.OAUTH,
+        owner_uri="https://api.calendly.com/users/OWNER",
+        access_token="a",
+        status=Connection.Status.NEEDS_REAUTHORIZATION,
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    calendly = response.json()["checks"]["calendly"]
+    assert calendly["ok"] is False
+    assert calendly["required"] is False
+    assert "1 need(s) attention" in calendly["detail"]
 
 
 def test_readyz_needs_only_the_database(client: Client) -> None:

@@ -1,8 +1,10 @@
-"""Runs the whole portal on one machine for a demo: migrations, a Celery worker and beat on
-the Redis-free filesystem broker, and the dev server. Ctrl+C (or SIGTERM) stops everything."""
+"""Runs the whole portal on one machine for a demo: the Calendly sandbox with a seeded
+organization, migrations, a Celery worker and beat on the Redis-free filesystem broker, and the
+dev server, all pointed at the sandbox. Ctrl+C (or SIGTERM) stops everything."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,19 +26,56 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--sandbox-port", type=int, default=8765)
+        parser.add_argument(
+            "--members", type=int, default=250, help="size of the demo organization"
+        )
         parser.add_argument("--ready-timeout", type=float, default=60.0)
 
-    def handle(self, *args: Any, host: str, port: int, ready_timeout: float, **opts: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        sandbox_port: int,
+        members: int,
+        ready_timeout: float,
+        **opts: Any,
+    ) -> None:
         if settings.PORTAL_ENV != "demo":
             raise CommandError("The demo runs with PORTAL_ENV=demo; start it with scripts/demo.")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(f"Database ready: {settings.DATABASES['default']['NAME']}")
 
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.child_env: dict[str, str] = dict(os.environ)
         self.stopping = False
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
+            sandbox_url = f"http://{host}:{sandbox_port}"
+            self._start(
+                "sandbox",
+                [
+                    *("manage.py", "sandbox", "--host", host, "--port", str(sandbox_port)),
+                    *("--members", str(members), "--seed", "1"),
+                ],
+            )
+            self._wait_until_ready(f"{sandbox_url}/_sandbox/info", ready_timeout)
+            sandbox = self._read_json(f"{sandbox_url}/_sandbox/info")
+            # Every part of the portal talks to the sandbox as if it were Calendly.
+            self.child_env = {
+                **os.environ,
+                "CALENDLY_API_URL": sandbox_url,
+                "CALENDLY_AUTH_URL": sandbox_url,
+                "CALENDLY_CLIENT_ID": sandbox["client_id"],
+                "CALENDLY_CLIENT_SECRET": sandbox["client_secret"],
+                "CALENDLY_WEBHOOK_SIGNING_KEY": sandbox["webhook_signing_key"],
+            }
+            self.stdout.write(
+                f"Calendly sandbox at {sandbox_url} with {members} members; "
+                f"owner's personal access token: {sandbox['owner_token']}"
+            )
             self._start(
                 "worker",
                 [
@@ -65,7 +104,10 @@ class Command(BaseCommand):
         # A session of its own: Ctrl+C reaches only this supervisor, which then stops the
         # children in order instead of each reacting to the terminal's signal on its own.
         process = subprocess.Popen(
-            [sys.executable, *arguments], cwd=settings.BASE_DIR, start_new_session=True
+            [sys.executable, *arguments],
+            cwd=settings.BASE_DIR,
+            env=self.child_env,
+            start_new_session=True,
         )
         self.children.append((name, process))
 
@@ -83,6 +125,11 @@ class Command(BaseCommand):
                 time.sleep(0.25)
         if not self.stopping:
             raise CommandError(f"The portal did not answer {url} within {timeout:.0f}s.")
+
+    def _read_json(self, url: str) -> dict[str, str]:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own sandbox)
+            data: dict[str, str] = json.load(response)
+        return data
 
     def _supervise(self) -> None:
         while not self.stopping:
