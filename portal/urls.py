@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("accounts/", include("portal.accounts.urls")),
     path("audit/", include("portal.audit.urls")),
     path("django-admin/", admin.site.urls),
 ]

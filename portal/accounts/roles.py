@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 View = TypeVar("View", bound=Callable[..., Any])
 
 ALL_ROLES = frozenset(Role.values)
+# Declared by views any signed-in person may use, with or without a portal role.
+ANY_SIGNED_IN = frozenset({"*"})
 
 
 def allow(*roles: Role) -> Callable[[View], View]:
@@ -35,6 +37,12 @@ def allow(*roles: Role) -> Callable[[View], View]:
         return view
 
     return decorate
+
+
+def signed_in[V: Callable[..., Any]](view: V) -> V:
+    """Declare a view open to every signed-in person (signing out, for one)."""
+    view.allowed_roles = ANY_SIGNED_IN  # type: ignore[attr-defined]
+    return view
 
 
 def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
@@ -72,6 +80,8 @@ class RoleMiddleware:
             log.error("View %s declares no portal roles; refusing", view_func.__qualname__)
             raise PermissionDenied("This page has no access rule.")
         user = request.user
+        if roles == ANY_SIGNED_IN and user.is_authenticated:
+            return None
         if not user.is_authenticated or not (roles & user.roles):
             raise PermissionDenied("Your portal role does not include this page.")
         return None

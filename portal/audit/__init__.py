@@ -71,6 +71,7 @@ def record(
     action: str,
     organization: Organization | None,
     actor: User | None = None,
+    actor_label: str = "",
     target: Model | None = None,
     target_type: str = "",
     target_id: str | int = "",
@@ -96,7 +97,8 @@ def record(
     return AuditEntry.objects.create(
         organization=organization,
         actor=actor,
-        actor_label=describe(actor) if actor is not None else "",
+        # Without a person (a management command, a worker), the caller names the actor.
+        actor_label=describe(actor) if actor is not None else actor_label[:LABEL_LENGTH],
         action=str(action),
         target_type=target_type[:TYPE_LENGTH],
         target_id=str(target_id)[:LABEL_LENGTH],

@@ -234,6 +234,9 @@ def test_the_page_runs_a_small_fixed_number_of_queries(
     query: str,
 ) -> None:
     AuditEntryFactory.create_batch(220, organization=org)
+    # The first request after signing in also records when the session was last seen (a
+    # write that happens at most once a minute); measure the page as people see it after that.
+    page(client, query)
     with django_assert_max_num_queries(8):
         page(client, query)
     with django_assert_max_num_queries(8):

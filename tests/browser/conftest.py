@@ -14,12 +14,19 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 @dataclass
 class PageProblems:
+    # Each console error with the URL it came from (for a failed load, the resource's URL).
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
 
     def all(self) -> list[str]:
         return self.console_errors + self.page_errors + self.failed_requests
+
+    def on_origin(self, origin: str) -> list[str]:
+        """Only the problems whose URL is on `origin` (say, the portal's, not the sandbox's)."""
+        return [
+            problem for problem in self.all() if f" {origin}/" in f" {problem.rsplit(' @ ', 1)[-1]}"
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +60,13 @@ def page(browser: Browser, problems: PageProblems) -> Iterator[Page]:
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            problems.console_errors.append(message.text)
+            problems.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
 
     page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
+    page.on("pageerror", lambda error: problems.page_errors.append(f"{error} @ {page.url}"))
     page.on(
         "requestfailed",
-        lambda request: problems.failed_requests.append(f"{request.method} {request.url}"),
+        lambda request: problems.failed_requests.append(f"{request.method} @ {request.url}"),
     )
     yield page
     context.close()

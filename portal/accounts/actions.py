@@ -1,0 +1,329 @@
+"""Signing in with Calendly and connecting an organization: the operations behind the views.
+
+Sign-in is OAuth's authorization code flow with PKCE (S256) and a single-use `state` kept in
+the session. The callback learns who the person is from the token response (`owner`,
+`organization`) and their membership (for the role), then signs them in. An owner's or admin's
+grant is held, encrypted, in their session until they choose "connect this organization"; no
+one else's tokens are kept at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.contrib.auth import login
+from django.db import transaction
+from django.http import HttpRequest, QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from portal import audit
+from portal.accounts import crypto
+from portal.accounts.models import CalendlyRole, Connection, Organization, User
+from portal.calendly.client import CalendlyClient
+from portal.calendly.errors import CalendlyError
+from portal.calendly.oauth import (
+    CalendlyOAuth,
+    InvalidGrant,
+    OAuthError,
+    TokenGrant,
+    new_code_verifier,
+    new_state,
+)
+from portal.calendly.ratelimit import LocalRateLimiter
+from portal.calendly.schemas import OrganizationMembership, uuid_of
+
+log = logging.getLogger(__name__)
+
+PENDING_SIGN_IN = "calendly_sign_in"
+PENDING_GRANT = "calendly_grant"
+SIGNED_IN_AT = "signed_in_at"
+
+# What the portal's features need (API_NOTES §1.6). Grants made before Calendly had scopes
+# report "default" and can do everything their role allows.
+REQUIRED_SCOPES = (
+    "users:read",
+    "organizations:read",
+    "organizations:write",
+    "groups:read",
+    "event_types:read",
+    "availability:read",
+    "scheduling_links:write",
+    "shares:write",
+    "webhooks:read",
+    "webhooks:write",
+    "scheduled_events:read",
+)
+
+
+class SignInFailed(Exception):
+    """The sign-in cannot go on; `message` says why in words for the person."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class NoGrantToConnect(Exception):
+    """Connecting needs a fresh sign-in: the grant is only kept for the session that got it."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    next_url: str
+    may_connect: bool
+
+
+def callback_url(request: HttpRequest) -> str:
+    # Calendly compares it with the redirect URI registered for the OAuth app, and the token
+    # request must repeat the authorize request's value exactly.
+    return request.build_absolute_uri(reverse("accounts:callback"))
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("home")
+
+
+def begin_sign_in(request: HttpRequest, *, next_url: str | None) -> str:
+    """Start a sign-in; returns Calendly's authorize URL to send the browser to."""
+    state, verifier = new_state(), new_code_verifier()
+    # One pending sign-in per session: starting again replaces (and so voids) the last one.
+    request.session[PENDING_SIGN_IN] = {
+        "state": state,
+        "verifier": verifier,
+        "next": safe_next(request, next_url),
+    }
+    with CalendlyOAuth() as oauth:
+        return oauth.authorization_url(
+            redirect_uri=callback_url(request), state=state, code_verifier=verifier
+        )
+
+
+def finish_sign_in(request: HttpRequest, params: QueryDict) -> SignedIn:
+    """Handle Calendly's redirect back. Raises SignInFailed; never signs in on doubt."""
+    pending = request.session.pop(PENDING_SIGN_IN, None)  # single use, whatever happens next
+    if not isinstance(pending, dict):
+        raise SignInFailed(
+            "This sign-in was not started here, or it was already used. Start again from the "
+            "sign-in page."
+        )
+    if not constant_time_compare(params.get("state", ""), pending["state"]):
+        raise SignInFailed(
+            "The answer from Calendly does not belong to the sign-in you started. Start again "
+            "from the sign-in page."
+        )
+    if params.get("error"):
+        if params["error"] == "access_denied":
+            raise SignInFailed(
+                "You chose not to allow the portal to use your Calendly account, so you are "
+                "not signed in."
+            )
+        raise SignInFailed(f"Calendly did not sign you in ({params['error']}). Try again.")
+    code = params.get("code")
+    if not code:
+        raise SignInFailed("Calendly's answer had no sign-in code. Start again.")
+
+    try:
+        with CalendlyOAuth() as oauth:
+            grant = oauth.exchange_code(
+                code=code, redirect_uri=callback_url(request), code_verifier=pending["verifier"]
+            )
+    except InvalidGrant:
+        raise SignInFailed(
+            "The sign-in code was refused: it expired, was already used, or belongs to another "
+            "sign-in. Start again."
+        ) from None
+    except OAuthError as exc:
+        raise SignInFailed(
+            f"Calendly's sign-in service did not complete the sign-in ({exc.happened}) Try "
+            "again in a minute."
+        ) from exc
+
+    membership = _membership(grant)
+    organization = Organization.objects.filter(uri=membership.organization).first()
+    is_admin = membership.role in (CalendlyRole.OWNER, CalendlyRole.ADMIN)
+    if organization is None and not is_admin:
+        raise SignInFailed(
+            "Your Calendly organization does not use this portal yet. An owner or admin of "
+            "your organization needs to sign in first and connect it."
+        )
+    with transaction.atomic():
+        if organization is None:
+            organization = Organization.objects.create(uri=membership.organization)
+        user = _person(membership, organization)
+        login(request, user)  # a new session id: nothing from before sign-in carries a session
+        request.session[SIGNED_IN_AT] = timezone.now().isoformat()
+        audit.record(
+            action=audit.Action.SIGN_IN,
+            organization=organization,
+            actor=user,
+            target=user,
+            after={"calendly_role": membership.role},
+            request=request,
+        )
+    if is_admin:
+        request.session[PENDING_GRANT] = crypto.encrypt(json.dumps(_grant_json(grant)))
+    return SignedIn(user=user, next_url=pending["next"], may_connect=is_admin)
+
+
+def _membership(grant: TokenGrant) -> OrganizationMembership:
+    try:
+        # The person's own token, used once and not kept: pace it on its own, locally.
+        with CalendlyClient(token=grant.access_token, limiter=LocalRateLimiter()) as client:
+            owner = grant.owner or client.get_current_user().uri
+            organization = grant.organization or client.get_current_user().current_organization
+            memberships = list(
+                client.list_organization_memberships(user=owner, organization=organization)
+            )
+    except CalendlyError as exc:
+        raise SignInFailed(
+            f"Calendly could not tell the portal who you are ({exc.happened}) Try again in a "
+            "minute."
+        ) from exc
+    if not memberships:
+        raise SignInFailed(
+            "Your Calendly account is not a member of an organization, and the portal works "
+            "for organizations only."
+        )
+    return memberships[0]
+
+
+def _person(membership: OrganizationMembership, organization: Organization) -> User:
+    person = membership.user
+    first, _, last = person.name.partition(" ")
+    user, _ = User.objects.update_or_create(
+        calendly_uri=person.uri,
+        defaults={
+            "organization": organization,
+            "calendly_role": membership.role,
+            "email": person.email,
+            "first_name": first[:150],
+            "last_name": last[:150],
+            "is_active": True,
+        },
+        create_defaults={
+            "username": f"calendly-{uuid_of(person.uri)}"[:150],
+            "organization": organization,
+            "calendly_role": membership.role,
+            "email": person.email,
+            "first_name": first[:150],
+            "last_name": last[:150],
+        },
+    )
+    return user
+
+
+def _grant_json(grant: TokenGrant) -> dict[str, str | None]:
+    data = asdict(grant)
+    data["expires_at"] = grant.expires_at.isoformat() if grant.expires_at else None
+    return data
+
+
+def _grant_from_session(request: HttpRequest) -> TokenGrant:
+    raw = request.session.get(PENDING_GRANT)
+    if not raw:
+        raise NoGrantToConnect
+    data = json.loads(crypto.decrypt(raw))
+    expires_at = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
+    if expires_at is not None and expires_at <= timezone.now():
+        raise NoGrantToConnect
+    return TokenGrant(**{**data, "expires_at": expires_at})
+
+
+def missing_scopes(granted: str) -> list[str]:
+    scopes = set(granted.split())
+    if not scopes or "default" in scopes:
+        return []
+    # A :write scope includes the matching :read one.
+    implied = {scope.replace(":write", ":read") for scope in scopes if scope.endswith(":write")}
+    return [scope for scope in REQUIRED_SCOPES if scope not in scopes | implied]
+
+
+def connect_organization(request: HttpRequest, *, user: User) -> Connection:
+    """Make the signed-in owner's or admin's grant the organization's connection."""
+    grant = _grant_from_session(request)
+    if grant.owner and grant.owner != user.calendly_uri:
+        raise NoGrantToConnect
+    organization = user.organization
+    assert organization is not None  # only admins of an organization get here
+    missing = missing_scopes(grant.scope)
+    with transaction.atomic():
+        previous = Connection.objects.filter(organization=organization).first()
+        before = _connection_summary(previous) if previous else None
+        connection, _ = Connection.objects.update_or_create(
+            organization=organization,
+            defaults={
+                "kind": Connection.Kind.OAUTH,
+                "owner_uri": user.calendly_uri or grant.owner,
+                "owner_label": user.email,
+                "connected_by": user,
+                "access_token": grant.access_token,
+                "refresh_token": grant.refresh_token,
+                "expires_at": grant.expires_at,
+                "scopes": grant.scope,
+                "status": Connection.Status.MISSING_SCOPES
+                if missing
+                else Connection.Status.HEALTHY,
+                "status_detail": "",
+                "missing_scopes": missing,
+                "token_version": (previous.token_version + 1) if previous else 0,
+            },
+        )
+        audit.record(
+            action=audit.Action.CONNECTED,
+            organization=organization,
+            actor=user,
+            target=organization,
+            before=before,
+            after=_connection_summary(connection),
+            request=request,
+        )
+    del request.session[PENDING_GRANT]
+    return connection
+
+
+def disconnect_organization(request: HttpRequest, *, user: User) -> None:
+    organization = user.organization
+    connection = Connection.objects.filter(organization=organization).first()
+    if connection is None:
+        return
+    revoked = True
+    if connection.kind == Connection.Kind.OAUTH and connection.refresh_token:
+        try:
+            with CalendlyOAuth() as oauth:
+                oauth.revoke(token=connection.refresh_token)
+        except OAuthError as exc:
+            # The portal forgets the grant either way; say that Calendly may still list it.
+            log.warning("Revoking the grant of %s at Calendly failed: %s", organization, exc)
+            revoked = False
+    with transaction.atomic():
+        before = _connection_summary(connection)
+        connection.delete()
+        audit.record(
+            action=audit.Action.DISCONNECTED,
+            organization=organization,
+            actor=user,
+            target=organization,
+            before=before,
+            after={"revoked_at_calendly": revoked},
+            request=request,
+        )
+
+
+def _connection_summary(connection: Connection) -> dict[str, object]:
+    return {
+        "kind": connection.kind,
+        "owner": connection.owner_uri,
+        "status": connection.status,
+        "scopes": connection.scopes,
+    }

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from portal import audit
+from portal.accounts import actions
+from portal.accounts.models import Connection, Role, User
+from portal.accounts.roles import ALL_ROLES, allow, signed_in
+
+
+def _person(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        # Starting from a POST keeps third-party pages from starting sign-ins in your browser.
+        return redirect(actions.begin_sign_in(request, next_url=request.POST.get("next")))
+    return render(request, "accounts/sign_in.html", {"next": request.GET.get("next", "")})
+
+
+@login_not_required
+@require_safe
+def callback(request: HttpRequest) -> HttpResponse:
+    try:
+        signed_in = actions.finish_sign_in(request, request.GET)
+    except actions.SignInFailed as failure:
+        # Fail closed: whatever the session held (a pending sign-in, a half-finished one) goes.
+        request.session.flush()
+        return render(
+            request, "accounts/sign_in_failed.html", {"reason": failure.message}, status=400
+        )
+    organization = signed_in.user.organization
+    if signed_in.may_connect and not Connection.objects.filter(organization=organization).exists():
+        return redirect("accounts:connect")
+    return redirect(signed_in.next_url)
+
+
+@require_POST
+@signed_in
+def sign_out(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    audit.record(
+        action=audit.Action.SIGN_OUT,
+        organization=person.organization,
+        actor=person,
+        target=person,
+        request=request,
+    )
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("accounts:sign_in")
+
+
+@require_http_methods(["GET", "POST"])
+@allow(Role.ADMIN)
+def connect(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    connection = Connection.objects.filter(organization=person.organization).first()
+    if request.method == "POST":
+        try:
+            connection = actions.connect_organization(request, user=person)
+        except actions.NoGrantToConnect:
+            messages.warning(
+                request,
+                "To connect, sign in with Calendly again: the portal keeps your permission "
+                "only for the session in which you gave it.",
+            )
+            return redirect(f"{reverse('accounts:sign_in')}?next={request.path}")
+        if connection.status == Connection.Status.MISSING_SCOPES:
+            messages.warning(
+                request,
+                "Connected, but Calendly did not grant everything the portal needs: "
+                + ", ".join(connection.missing_scopes),
+            )
+        else:
+            messages.success(request, "Connected. The portal now works with your organization.")
+        return redirect("home")
+    return render(
+        request,
+        "accounts/connect.html",
+        {
+            "connection": connection,
+            "can_connect": actions.PENDING_GRANT in request.session,
+            "person": person,
+        },
+    )
+
+
+@require_POST
+@allow(Role.ADMIN)
+def disconnect(request: HttpRequest) -> HttpResponse:
+    if request.POST.get("confirm") != "disconnect":
+        messages.error(request, "Nothing was changed: tick the confirmation to disconnect.")
+        return redirect("accounts:connect")
+    actions.disconnect_organization(request, user=_person(request))
+    messages.success(
+        request,
+        "Disconnected. Pages keep showing the last synced data; background work that needs "
+        "Calendly stops until an admin connects again.",
+    )
+    return redirect("accounts:connect")
+
+
+@require_safe
+@allow(Role.ADMIN)
+def people(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    members = User.objects.filter(organization=person.organization).order_by(
+        "first_name", "last_name", "email"
+    )
+    return render(
+        request,
+        "accounts/people.html",
+        {"people": members, "roles": Role.choices, "me": person},
+    )
+
+
+@require_POST
+@allow(Role.ADMIN)
+def set_role(request: HttpRequest, pk: int) -> HttpResponse:
+    admin = _person(request)
+    # Scoped to the admin's organization: anyone else's id is simply not found.
+    person = get_object_or_404(User, pk=pk, organization=admin.organization)
+    wanted = request.POST.get("portal_role", "")
+    if wanted and wanted not in ALL_ROLES:
+        messages.error(request, "That is not a portal role.")
+        return redirect("accounts:people")
+    if person.calendly_role in ("owner", "admin"):
+        messages.error(
+            request,
+            f"{person.get_full_name() or person.email} is a Calendly {person.calendly_role} and "
+            "so always a portal admin; that is changed in Calendly's admin center.",
+        )
+        return redirect("accounts:people")
+    before = person.portal_role
+    if wanted == before:
+        return redirect("accounts:people")
+    person.portal_role = wanted
+    person.save(update_fields=["portal_role"])
+    audit.record(
+        action=audit.Action.ROLE_GRANTED if wanted else audit.Action.ROLE_REVOKED,
+        organization=admin.organization,
+        actor=admin,
+        target=person,
+        before={"portal_role": before},
+        after={"portal_role": wanted},
+        request=request,
+    )
+    label = dict(Role.choices).get(wanted, "no portal access")
+    messages.success(request, f"{person.get_full_name() or person.email} now has: {label}.")
+    return redirect("accounts:people")

@@ -1,0 +1,160 @@
+"""Every URL the portal serves, tried as every kind of person.
+
+RULES says, for each URL pattern, what each kind of person gets. A pattern the portal serves
+that RULES does not mention fails the test, so a new page cannot ship without a decision about
+who may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from portal.accounts.models import Organization, Role, User
+from tests.factories import OrganizationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PEOPLE = ("anonymous", "no_role", "viewer", "sales", "support", "compliance", "admin", "other_org")
+SIGN_IN = "sign-in"  # a redirect to the sign-in page
+
+
+@dataclass
+class World:
+    org: Organization
+    people: dict[str, User | None]
+    member: User  # an organization-A object that object URLs point at
+
+
+@dataclass(frozen=True)
+class Rule:
+    method: str
+    # What each person gets; people not named get `default`.
+    expect: dict[str, int | str]
+    default: int | str = 403
+    args: Callable[[World], dict[str, object]] = field(default=lambda world: {})
+
+    def expected(self, person: str) -> int | str:
+        if person in self.expect:
+            return self.expect[person]
+        return SIGN_IN if person == "anonymous" else self.default
+
+
+EVERYONE_OK = dict.fromkeys(PEOPLE, 200)
+ADMINS_OK = {"admin": 200, "other_org": 200}
+
+RULES: dict[str, Rule] = {
+    "home": Rule("GET", EVERYONE_OK),
+    "readyz": Rule("GET", EVERYONE_OK),
+    # 503 here: no worker runs during the test; the point is that nobody is refused.
+    "healthz": Rule("GET", dict.fromkeys(PEOPLE, 503)),
+    "accounts:sign_in": Rule("GET", EVERYONE_OK),
+    # Nobody started a sign-in, so the callback fails closed for everyone alike.
+    "accounts:callback": Rule("GET", dict.fromkeys(PEOPLE, 400)),
+    "accounts:sign_out": Rule("POST", {}, default=302),
+    "accounts:connect": Rule("GET", ADMINS_OK),
+    "accounts:disconnect": Rule("POST", {"admin": 302, "other_org": 302}),
+    "accounts:people": Rule("GET", ADMINS_OK),
+    "accounts:set_role": Rule(
+        "POST",
+        # An organization-A person's URL: organization B's admin must not even learn it exists.
+        {"admin": 302, "other_org": 404},
+        args=lambda world: {"pk": world.member.pk},
+    ),
+    "audit:log": Rule("GET", ADMINS_OK),
+    "audit:export": Rule("GET", ADMINS_OK),
+}
+
+
+def served_url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[URLPattern | URLResolver], namespace: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == "admin":
+                    continue  # Django's admin: staff only, guarded by the admin itself
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, inner)
+            elif pattern.name:
+                names.add(f"{namespace}{pattern.name}")
+            else:
+                raise AssertionError(f"URL pattern {pattern.pattern} has no name")
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def test_every_url_has_an_access_rule() -> None:
+    assert served_url_names() - set(RULES) == set(), "add these URLs to RULES"
+    assert set(RULES) - served_url_names() == set(), "RULES names URLs that no longer exist"
+
+
+@pytest.fixture
+def world() -> World:
+    org = OrganizationFactory()
+    people: dict[str, User | None] = {
+        "anonymous": None,
+        "no_role": UserFactory(organization=org, role=Role.VIEWER, portal_role=""),
+        "viewer": UserFactory(organization=org, role=Role.VIEWER),
+        "sales": UserFactory(organization=org, role=Role.SALES),
+        "support": UserFactory(organization=org, role=Role.SUPPORT),
+        "compliance": UserFactory(organization=org, role=Role.COMPLIANCE),
+        "admin": UserFactory(organization=org, role=Role.ADMIN),
+        "other_org": UserFactory(organization=OrganizationFactory(), role=Role.ADMIN),
+    }
+    member = UserFactory(organization=org, role=Role.VIEWER)
+    return World(org=org, people=people, member=member)
+
+
+@pytest.mark.parametrize("name", sorted(RULES))
+@pytest.mark.parametrize("person", PEOPLE)
+def test_each_person_gets_what_the_rule_says(world: World, name: str, person: str) -> None:
+    rule = RULES[name]
+    client = Client()
+    user = world.people[person]
+    if user is not None:
+        client.force_login(user)
+    url = reverse(name, kwargs=rule.args(world))
+    response = client.generic(rule.method, url)
+    expected = rule.expected(person)
+    if expected == SIGN_IN:
+        assert response.status_code == 302, f"{name} as {person}"
+        assert response["Location"].startswith(reverse("accounts:sign_in")), f"{name} as {person}"
+    else:
+        assert response.status_code == expected, f"{name} as {person}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in RULES.items() if r.method != "GET"))
+def test_every_state_change_needs_a_csrf_token(world: World, name: str) -> None:
+    rule = RULES[name]
+    client = Client(enforce_csrf_checks=True)
+    admin = world.people["admin"]
+    assert admin is not None
+    client.force_login(admin)
+    response = client.generic(rule.method, reverse(name, kwargs=rule.args(world)))
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in RULES.items() if r.method != "GET"))
+def test_state_changing_urls_refuse_get(world: World, name: str) -> None:
+    client = Client()
+    admin = world.people["admin"]
+    assert admin is not None
+    client.force_login(admin)
+    assert client.get(reverse(name, kwargs=RULES[name].args(world))).status_code == 405
+
+
+def test_signed_in_pages_are_never_cached(world: World) -> None:
+    client = Client()
+    admin = world.people["admin"]
+    assert admin is not None
+    client.force_login(admin)
+    cache_control = client.get(reverse("accounts:people"))["Cache-Control"]
+    assert "no-store" in cache_control
+    assert "private" in cache_control
