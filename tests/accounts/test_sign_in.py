@@ -291,3 +291,19 @@ def test_connect_command_refuses_a_plain_members_token(sandbox: RunningSandbox) 
 def test_connect_command_explains_a_refused_token(sandbox: RunningSandbox) -> None:
     with pytest.raises(CommandError, match="Calendly refused the token"):
         call_command("connect", token="not-a-real-token", stdout=StringIO())
+
+
+def test_an_expired_code_fails_closed(client: Client, sandbox: RunningSandbox) -> None:
+    callback = consent(sandbox, start_sign_in(client), who="owner")
+    sandbox.advance(11 * 60)  # Calendly's codes live ten minutes
+    response = back_to_portal(client, callback)
+    assert_failed_closed(response, client, "The sign-in code was refused")
+
+
+def test_calendly_being_down_at_the_callback_fails_closed(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    callback = consent(sandbox, start_sign_in(client), who="owner")
+    sandbox.server.stop()
+    response = back_to_portal(client, callback)
+    assert_failed_closed(response, client, "did not complete the sign-in")
