@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "portal.jobs",
     "portal.audit",
+    "portal.directory",
     "portal.sandbox",
 ]
 

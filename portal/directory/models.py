@@ -1,0 +1,212 @@
+"""The portal's mirror of each organization in Calendly, refreshed in the background.
+
+Pages read only these tables, so they are instant and searchable in ways Calendly's API is not
+(it filters members by exact email only). Rows Calendly no longer lists are kept and marked
+`removed_at`, never deleted: history and the audit trail keep pointing at them. Each row
+remembers the sync run that last saw it (`seen_in`); a run marks removed only what a complete
+listing did not contain, so a sync that fails half-way marks nothing removed.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from portal.accounts.models import Organization
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        CONNECTED = "connected", "After connecting"
+        MANUAL = "manual", "Refresh button"
+        SCHEDULE = "schedule", "Schedule"
+        COMMAND = "command", "manage.py sync_org"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="syncs")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What is being fetched now, for the progress display ("Members: 3,400 so far").
+    stage = models.CharField(max_length=64, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    # {"members": 10000, "invitations": 42, "groups": 7, "event_types": 1800, ...}
+    counts = models.JSONField(default=dict, blank=True)
+    calendly_requests = models.PositiveIntegerField(default=0)
+    # Features skipped because the organization's plan lacks them ("groups need Enterprise").
+    notes = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["organization", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"sync {self.pk} of {self.organization} ({self.status})"
+
+
+class MirrorQuerySet[M: models.Model](models.QuerySet[M]):
+    def current(self) -> MirrorQuerySet[M]:
+        return self.filter(removed_at__isnull=True)
+
+
+class Mirrored(models.Model):
+    """Fields every mirrored row has."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    uri = models.URLField(max_length=255, unique=True)
+    seen_in = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    removed_at = models.DateTimeField(null=True, blank=True)
+    calendly_created_at = models.DateTimeField(null=True, blank=True)
+    calendly_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Member(Mirrored):
+    """An organization membership with the person it belongs to."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        USER = "user", "User"
+
+    user_uri = models.URLField(max_length=255, db_index=True)
+    name = models.CharField(max_length=255)
+    email = models.EmailField(max_length=255)
+    role = models.CharField(max_length=8, choices=Role.choices)
+    slug = models.CharField(max_length=255, blank=True)
+    scheduling_url = models.URLField(max_length=500, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    avatar_url = models.URLField(max_length=500, blank=True)
+
+    objects = MirrorQuerySet["Member"].as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "removed_at", "role"]),
+            models.Index(Lower("email"), "organization", name="member_email_lower"),
+            models.Index(Lower("name"), "organization", name="member_name_lower"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class Invitation(Mirrored):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    email = models.EmailField(max_length=255)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    user_uri = models.URLField(max_length=255, blank=True)
+
+    objects = MirrorQuerySet["Invitation"].as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organization", "status", "removed_at"]),
+            models.Index(Lower("email"), "organization", name="invitation_email_lower"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.email} ({self.status})"
+
+
+class Group(Mirrored):
+    name = models.CharField(max_length=255)
+    member_count = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = MirrorQuerySet["Group"].as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupRelationship(Mirrored):
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        ADMIN = "admin", "Group admin"
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="relationships")
+    role = models.CharField(max_length=8, choices=Role.choices)
+    # The owner is a membership, or an invitation when the person has not joined yet.
+    owner_uri = models.URLField(max_length=255, db_index=True)
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="group_relationships"
+    )
+    invitation = models.ForeignKey(
+        Invitation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_relationships",
+    )
+
+    objects = MirrorQuerySet["GroupRelationship"].as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.role} of {self.group_id} ({self.owner_uri})"
+
+
+class Team(Mirrored):
+    name = models.CharField(max_length=255)
+    scheduling_url = models.URLField(max_length=500, blank=True)
+
+    objects = MirrorQuerySet["Team"].as_manager()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventType(Mirrored):
+    name = models.CharField(max_length=255, blank=True)
+    slug = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField()
+    scheduling_url = models.URLField(max_length=500)
+    duration = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=16, blank=True)  # solo | group
+    pooling_type = models.CharField(max_length=16, blank=True)  # round_robin | collective | ...
+    type = models.CharField(max_length=32, blank=True)  # StandardEventType | AdhocEventType
+    secret = models.BooleanField(default=False)
+    admin_managed = models.BooleanField(default=False)
+    profile_type = models.CharField(max_length=8, blank=True)  # User | Team
+    profile_name = models.CharField(max_length=255, blank=True)
+    profile_owner_uri = models.URLField(max_length=255, blank=True, db_index=True)
+    hosts = models.ManyToManyField(Member, through="EventTypeHost", related_name="event_types")
+
+    objects = MirrorQuerySet["EventType"].as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "active", "removed_at"])]
+
+    def __str__(self) -> str:
+        return self.name or self.slug or self.uri
+
+
+class EventTypeHost(models.Model):
+    """Who hosts an event type (Calendly's event type memberships)."""
+
+    event_type = models.ForeignKey(EventType, on_delete=models.CASCADE)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE)
+    seen_in = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_type", "member"], name="one_host_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"member {self.member_id} hosts event type {self.event_type_id}"
