@@ -3,7 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve, reverse
+
+from portal.accounts.roles import ANY_SIGNED_IN, allowed_roles
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,14 @@ SECTIONS = [
 ]
 
 
+def _may_use(request: HttpRequest, url: str) -> bool:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return True  # the sign-in page follows; after it, the menu shows what they may use
+    roles = allowed_roles(resolve(url).func)
+    return roles is not None and (roles == ANY_SIGNED_IN or bool(roles & user.roles))
+
+
 def navigation(request: HttpRequest) -> dict[str, list[Section]]:
     namespace = getattr(getattr(request, "resolver_match", None), "namespace", "")
     sections = []
@@ -33,6 +43,8 @@ def navigation(request: HttpRequest) -> dict[str, list[Section]]:
             url: str | None = reverse(url_name)
         except NoReverseMatch:
             url = None
+        if url is not None and not _may_use(request, url):
+            continue  # a signed-in person sees only the sections their role opens
         current = bool(namespace) and url_name.split(":", 1)[0] == namespace
         sections.append(Section(label, url_name, url, current))
     return {"sections": sections}

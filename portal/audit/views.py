@@ -8,17 +8,15 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
-from django_htmx.middleware import HtmxDetails
 
 from portal.accounts.models import Organization, Role, User
 from portal.accounts.roles import allow
 from portal.audit import Action, record
 from portal.audit.forms import AuditFilterForm
 from portal.audit.models import AuditEntry
+from portal.htmx import HtmxHttpRequest, render_page
 
 PAGE_SIZE = 50
 CSV_COLUMNS = [
@@ -36,10 +34,6 @@ CSV_COLUMNS = [
 ]
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _organization_id(request: HttpRequest) -> int:
@@ -66,11 +60,7 @@ def log(request: HtmxHttpRequest) -> HttpResponse:
         "total": entries.count() if wanted.as_dict() else page.paginator.count,
         "filtered": bool(wanted.as_dict()),
     }
-    template = "audit/log.html#audit-rows" if request.htmx else "audit/log.html"
-    response = render(request, template, context)
-    # The same URL answers with a fragment or a page; caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
+    return render_page(request, "audit/log.html", "audit-rows", context)
 
 
 @allow(Role.ADMIN)

@@ -98,3 +98,11 @@ def test_the_start_page_leads_admins_to_their_pages(client: Client) -> None:
     page = client.get("/").content.decode()
     for url in ("/accounts/connect", "/accounts/people", "/audit/"):
         assert f'href="{url}"' in page
+
+
+def test_the_menu_links_only_the_sections_a_role_may_use(client: Client) -> None:
+    client.force_login(UserFactory(role=Role.SALES))
+    page = client.get("/").content.decode()
+    assert 'href="/audit/"' not in page
+    client.force_login(UserFactory(role=Role.ADMIN))
+    assert 'href="/audit/"' in client.get("/").content.decode()
