@@ -387,10 +387,13 @@ class Sandbox:
         client_secret: str = "sandbox-client-secret",  # noqa: S107 - a public test fixture value
         seats: int | None = None,
         webhook_timeout: float = 5.0,
+        scim: bool = False,
     ) -> None:
         if members < 5:
             raise ValueError("the sandbox needs at least 5 members (owner, admins, users)")
         self.members = members
+        # An organization provisioned through SCIM refuses member changes over the REST API.
+        self.scim = scim
         self.seed = seed
         self.rate_limit = rate_limit
         self.token_rate_limit = token_rate_limit

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.sandbox_plugin import RunningSandbox
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 
 def members_of(client: httpx.Client, org_uri: str, **params: object) -> list[dict[str, Any]]:
@@ -280,3 +280,17 @@ def test_groups_relationships_and_teams_are_listed(
     assert [t["name"] for t in teams] == ["Sales Team", "Onboarding Team", "Support Team"]
     one = owner.get(teams[0]["uri"].removeprefix(sandbox.url)).json()["resource"]
     assert one == teams[0]
+
+
+def test_an_organization_provisioned_through_scim_refuses_member_changes(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(scim=True)
+    org = sandbox.organization_uri(sandbox.url).rsplit("/", 1)[1]
+    answer = httpx.post(
+        f"{sandbox.url}/organizations/{org}/invitations",
+        json={"email": "scim@example.com"},
+        headers={"Authorization": f"Bearer {sandbox.owner_token}"},
+    )
+    assert answer.status_code == 403
+    assert "SCIM" in answer.json()["message"]

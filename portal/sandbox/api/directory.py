@@ -83,6 +83,14 @@ def get_membership(sb: Sandbox, req: Request) -> Response:
     return Response.resource(render.membership(req.base, sb, row))
 
 
+SCIM_ENABLED = "You cannot perform this action for an organization with SCIM enabled."
+
+
+def refuse_when_scim(sb: Sandbox) -> None:
+    if sb.scim:
+        raise forbidden(SCIM_ENABLED)
+
+
 def delete_membership(sb: Sandbox, req: Request) -> Response:
     row = sb.memberships.get(req.params["uuid"])
     if row is None:
@@ -90,6 +98,7 @@ def delete_membership(sb: Sandbox, req: Request) -> Response:
     require_admin(sb, req, "You do not have permission to perform this action")
     if row.organization != req.caller.organization:
         raise forbidden("You cannot modify members from another organization")
+    refuse_when_scim(sb)
     if row.role == "owner":
         raise forbidden("You can not change owner role")
     if row.user == req.caller.uuid:
@@ -138,6 +147,7 @@ def create_invitation(sb: Sandbox, req: Request) -> Response:
     org = req.params["uuid"]
     own_org(sb, req, org, NO_PERMISSION)
     require_admin(sb, req, NO_PERMISSION)
+    refuse_when_scim(sb)
     body = req.json_body()
     email = body.get("email")
     if not isinstance(email, str) or not email.strip():
@@ -171,6 +181,7 @@ def create_invitation(sb: Sandbox, req: Request) -> Response:
 def revoke_invitation(sb: Sandbox, req: Request) -> Response:
     row = find_invitation(sb, req)
     require_admin(sb, req, NO_PERMISSION)
+    refuse_when_scim(sb)
     if row.status == "accepted":
         raise ApiError(
             400, "Invitation Already Accepted", "The invitation has already been accepted."
