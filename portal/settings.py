@@ -233,7 +233,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# How often beat refreshes every connected organization's mirror; 0 turns the schedule off
+# (the Refresh button and `manage.py sync_org` still work).
+MIRROR_SYNC_MINUTES = env_int("MIRROR_SYNC_MINUTES", 60)
+if MIRROR_SYNC_MINUTES < 0:
+    raise ImproperlyConfigured("MIRROR_SYNC_MINUTES must be 0 (off) or a number of minutes.")
 CELERY_BEAT_SCHEDULE: dict[str, Any] = {}
+if MIRROR_SYNC_MINUTES:
+    CELERY_BEAT_SCHEDULE["directory.sync_all"] = {
+        "task": "directory.sync_all",
+        "schedule": MIRROR_SYNC_MINUTES * 60.0,
+    }
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)

@@ -9,5 +9,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("portal.accounts.urls")),
     path("audit/", include("portal.audit.urls")),
+    path("members/", include("portal.directory.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -15,7 +15,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.accounts.models import Organization, Role, User
-from tests.factories import OrganizationFactory, UserFactory
+from portal.directory.models import Invitation, Member, SyncRun
+from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,9 @@ SIGN_IN = "sign-in"  # a redirect to the sign-in page
 class World:
     org: Organization
     people: dict[str, User | None]
-    member: User  # an organization-A object that object URLs point at
+    member: User  # organization-A objects that object URLs point at
+    mirrored: Member
+    invitation: Invitation
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,33 @@ RULES: dict[str, Rule] = {
         args=lambda world: {"pk": world.member.pk},
     ),
     "audit:log": Rule("GET", ADMINS_OK),
+    "directory:members": Rule("GET", {**ADMINS_OK, "viewer": 200}),
+    "directory:export": Rule("GET", {**ADMINS_OK, "viewer": 200}),
+    "directory:invite": Rule("POST", {"admin": 302, "other_org": 302}),
+    "directory:revoke": Rule(
+        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": world.invitation.pk}
+    ),
+    "directory:remove": Rule(
+        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": world.mirrored.pk}
+    ),
+    "directory:note_change": Rule(
+        "POST", {"admin": 302, "other_org": 404}, args=lambda world: {"pk": world.mirrored.pk}
+    ),
+    "directory:member": Rule(
+        "GET",
+        {"admin": 200, "viewer": 200, "other_org": 404},
+        args=lambda world: {"pk": world.mirrored.pk},
+    ),
+    "directory:refresh": Rule("POST", {"admin": 302, "other_org": 302}),
+    "directory:sync_status": Rule(
+        "GET",
+        {"admin": 200, "viewer": 200, "other_org": 404},
+        args=lambda world: {
+            "pk": SyncRun.objects.create(
+                organization=world.org, trigger="manual", status="succeeded"
+            ).pk
+        },
+    ),
     "audit:export": Rule("GET", ADMINS_OK),
 }
 
@@ -108,7 +138,13 @@ def world() -> World:
         "other_org": UserFactory(organization=OrganizationFactory(), role=Role.ADMIN),
     }
     member = UserFactory(organization=org, role=Role.VIEWER)
-    return World(org=org, people=people, member=member)
+    return World(
+        org=org,
+        people=people,
+        member=member,
+        mirrored=MemberFactory(organization=org),
+        invitation=InvitationFactory(organization=org),
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

@@ -37,6 +37,8 @@ from portal.calendly.oauth import (
 )
 from portal.calendly.ratelimit import LocalRateLimiter
 from portal.calendly.schemas import OrganizationMembership, uuid_of
+from portal.directory.models import SyncRun
+from portal.directory.sync import request_sync
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +290,7 @@ def connect_organization(request: HttpRequest, *, user: User) -> Connection:
             after=_connection_summary(connection),
             request=request,
         )
+        request_sync(organization, trigger=SyncRun.Trigger.CONNECTED)
     del request.session[PENDING_GRANT]
     return connection
 

@@ -47,6 +47,11 @@ class Action(TextChoices):
     ROLE_GRANTED = "accounts.role_granted", "Granted a portal role"
     ROLE_REVOKED = "accounts.role_revoked", "Revoked a portal role"
     MEMBER_REMOVED = "directory.member_removed", "Removed a member"
+    INVITED = "directory.invited", "Invited someone"
+    INVITATION_REVOKED = "directory.invitation_revoked", "Revoked an invitation"
+    CHANGE_REQUESTED = "directory.change_requested", "Noted a change to make in Calendly"
+    SYNC_REQUESTED = "directory.sync_requested", "Asked for a sync with Calendly"
+    ACCESS_SYNCED = "accounts.access_synced", "Portal access followed Calendly"
     EXPORTED = "audit.exported", "Exported the audit log"
 
 

@@ -10,7 +10,8 @@ listing did not contain, so a sync that fails half-way marks nothing removed.
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Concat, Lower
+from django.utils import timezone
 
 from portal.accounts.models import Organization
 
@@ -44,10 +45,22 @@ class SyncRun(models.Model):
     # Features skipped because the organization's plan lacks them ("groups need Enterprise").
     notes = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    # Written with every page; a running sync that stops writing it has lost its worker, and
+    # the next request may take over (see `directory.sync.start_sync`).
+    heartbeat_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["organization", "-started_at"])]
+        constraints = [
+            # One sync per organization at a time, decided by the database: two workers (or a
+            # worker and the Refresh button) inserting at once cannot both win.
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=models.Q(status="running"),
+                name="one_running_sync_per_organization",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.pk} of {self.organization} ({self.status})"
@@ -88,12 +101,27 @@ class Member(Mirrored):
     scheduling_url = models.URLField(max_length=500, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     avatar_url = models.URLField(max_length=500, blank=True)
+    # What the members search matches: lower-case name and email in one column the database
+    # keeps current, so a search is one LIKE per row instead of two UPPER()s and two LIKEs.
+    search_text = models.GeneratedField(
+        expression=Lower(
+            Concat("name", models.Value(" "), "email", output_field=models.CharField())
+        ),
+        output_field=models.CharField(max_length=511),
+        db_persist=True,
+    )
 
     objects = MirrorQuerySet["Member"].as_manager()
 
     class Meta:
         indexes = [
             models.Index(fields=["organization", "removed_at", "role"]),
+            # The list's default order: a page of 50 is read in order and the scan stops there.
+            models.Index(
+                fields=["organization", "name", "email"],
+                condition=models.Q(removed_at__isnull=True),
+                name="current_member_by_name",
+            ),
             models.Index(Lower("email"), "organization", name="member_email_lower"),
             models.Index(Lower("name"), "organization", name="member_name_lower"),
         ]

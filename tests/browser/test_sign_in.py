@@ -53,7 +53,7 @@ def test_an_owner_signs_in_with_calendly_and_connects_in_chromium(
     expect(page.get_by_text(sandbox.owner.name)).to_be_visible()
     page.get_by_role("button", name="Connect this organization").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Connected.")
+    expect(page.locator("#messages")).to_contain_text("Connected.")
     assert Connection.objects.get().owner_label == sandbox.owner.email
 
     page.get_by_role("button", name="Sign out").click()

@@ -10,6 +10,8 @@ from portal import audit
 from portal.accounts.models import CalendlyRole, Connection, Organization
 from portal.calendly.client import CalendlyClient
 from portal.calendly.errors import CalendlyError, PermissionDenied, Unauthenticated
+from portal.directory.models import SyncRun
+from portal.directory.sync import request_sync
 
 
 class Command(BaseCommand):
@@ -90,6 +92,7 @@ class Command(BaseCommand):
                     "role": role,
                 },
             )
+            request_sync(organization, trigger=SyncRun.Trigger.CONNECTED)
         self.stdout.write(
             f"Connected {name or organization_uri} ({organization_uri}) with the personal access "
             f"token of {me.name} <{me.email}>, a Calendly {role}."

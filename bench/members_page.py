@@ -1,0 +1,254 @@
+"""How fast the members page answers a search, compared with the portal's own empty page.
+
+Serves the portal with gunicorn and production settings on PostgreSQL, fills a mirror of
+1,000 and one of 10,000 members, signs an admin in (a real session cookie), and loads each
+page with wrk on loopback, side by side in one run. Prints throughput ratios (search page /
+empty page) and the search page's p95 latency at both sizes.
+
+    .venv/bin/python bench/members_page.py [--seconds 10] [--connections 8] [--workers 2]
+
+Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_portal; the
+database is recreated) and wrk (apt-get install wrk). Targets: ratio >= 0.5 at 10,000 members;
+p95 at 10,000 within 1.5x of p95 at 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_portal"
+SEARCH = "/members/?q=an"  # a common fragment of names: many matches, a full 50-row page
+P95_SCRIPT = """
+done = function(summary, latency, requests)
+  io.write(string.format("P95_MS %.3f\\n", latency:percentile(95) / 1000))
+end
+"""
+
+
+def environment(database_url: str, static_root: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        "SECRET_KEY": "bench-only-" + "x" * 50,
+        "FIELD_ENCRYPTION_KEY": "m3dW0mGm0N0JtqCPWUpTfZpJqR1Gq2sXhQ7nC8yFv1w=",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/8",
+        # Plain HTTP on loopback: no redirect to HTTPS.
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_ROOT": static_root,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def recreate_database(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+
+
+SETUP = """
+import sys
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+from portal.accounts.models import Organization, Role, User
+from portal.directory.models import Group, GroupRelationship, Member
+
+FIRST = ["Ana", "Ben", "Chandra", "Dana", "Elena", "Frank", "Grace", "Hans", "Ivan", "Joanna"]
+LAST = ["Anderson", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hansen", "Ito"]
+for size in (1000, 10000):
+    org = Organization.objects.create(
+        uri=f"https://api.calendly.com/organizations/BENCH{size}", name=f"Bench {size}"
+    )
+    groups = Group.objects.bulk_create(
+        Group(organization=org, uri=f"{org.uri}/groups/{i}", name=f"Group {i}") for i in range(10)
+    )
+    members = Member.objects.bulk_create(
+        Member(
+            organization=org,
+            uri=f"{org.uri}/memberships/{i}",
+            user_uri=f"{org.uri}/users/{i}",
+            name=f"{FIRST[i % len(FIRST)]} {LAST[(i // 7) % len(LAST)]} {i}",
+            email=f"person{i}@bench{size}.example",
+            role="user" if i % 20 else "admin",
+            calendly_created_at=timezone.now(),
+        )
+        for i in range(size)
+    )
+    GroupRelationship.objects.bulk_create(
+        GroupRelationship(
+            organization=org, uri=f"{m.uri}/group", group=groups[i % 10], role="member",
+            owner_uri=m.uri, member=m,
+        )
+        for i, m in enumerate(members)
+    )
+    admin = User.objects.create(
+        username=f"bench-admin-{size}", email=f"admin@bench{size}.example",
+        organization=org, calendly_role="admin",
+        calendly_uri=f"{org.uri}/users/admin",
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(admin.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = admin.get_session_auth_hash()
+    session["signed_in_at"] = timezone.now().isoformat()
+    session["last_seen_at"] = timezone.now().isoformat()
+    session.set_expiry(12 * 3600)
+    session.save()
+    print(f"SESSION {size} {session.session_key}")
+"""
+
+
+def vacuum(database_url: str) -> None:
+    """What autovacuum does soon after a bulk load: statistics, and index-only counts."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute("VACUUM ANALYZE")
+
+
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path) -> tuple[float, float]:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            "-H",
+            f"Cookie: __Host-sessionid={cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p95 = re.search(r"P95_MS ([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if rate is None or p95 is None:
+        sys.exit(f"could not read wrk's output:\n{output}")
+    if errors:
+        sys.exit(f"{url} answered {errors.group(1)} errors; is the session valid?\n{output}")
+    return float(rate.group(1)), float(p95.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-members-"))
+    env = environment(args.database_url, str(work / "static"))
+    recreate_database(args.database_url)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "collectstatic", "--noinput", "-v0")
+    sessions = dict(re.findall(r"SESSION (\d+) (\S+)", manage(env, "shell", stdin=SETUP)))
+    vacuum(args.database_url)
+    script = work / "p95.lua"
+    script.write_text(P95_SCRIPT)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.wsgi_app:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/readyz", timeout=1)  # noqa: S310 (loopback)
+                break
+            except OSError:
+                time.sleep(0.2)
+        print(
+            f"gunicorn ({args.workers} sync workers, production settings, PostgreSQL), "
+            f"wrk -t2 -c{args.connections} -d{args.seconds}s, search {SEARCH!r}"
+        )
+        header = ("members", "empty req/s", "search req/s", "ratio", "search p95 ms")
+        print("{:>8} {:>12} {:>13} {:>6} {:>14}".format(*header))
+        p95s = {}
+        for size in ("1000", "10000"):
+            cookie = sessions[size]
+            empty_rate, _ = wrk(
+                f"{base}/bench/empty", cookie, args.seconds, args.connections, script
+            )
+            search_rate, p95 = wrk(
+                f"{base}{SEARCH}", cookie, args.seconds, args.connections, script
+            )
+            p95s[size] = p95
+            ratio = search_rate / empty_rate
+            print(
+                f"{int(size):>8,} {empty_rate:>12.0f} {search_rate:>13.0f} "
+                f"{ratio:>6.2f} {p95:>14.1f}"
+            )
+        print(f"p95 at 10,000 / p95 at 1,000: {p95s['10000'] / p95s['1000']:.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,738 @@
+"""Refreshing an organization's mirror from Calendly.
+
+A sync is a `SyncRun` row first: claimed before any request is sent, updated after every page
+(so the Refresh button's progress partial can poll it), finished as succeeded or failed. Each
+listing streams pages of 100 and upserts each page in one statement, so memory stays flat
+however large the organization. Every row seen is stamped `seen_in=run`; only once every
+required listing has completed are the rows this run did not see marked removed, in the same
+transaction that marks the run succeeded. A sync that fails half-way therefore removes nothing,
+and the pages keep showing the last complete copy.
+
+Calendly requests a sync sends (P = pooled team event types, each listing at least one page):
+
+    1 (organization) + ceil(members/100) + ceil(invitations/100) + ceil(groups/100)
+    + ceil(group relationships/100) + ceil(teams/100) + ceil(event types/100)
+    + sum over the P pooled event types of ceil(hosts/100)
+
+Solo event types cost nothing extra: their host is the profile owner, already mirrored.
+The count stored on the run is measured (every request the client sends asks the rate limiter
+for a slot first, retries included), not computed from this formula.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.http import HttpRequest
+from django.utils import timezone
+
+from portal import audit
+from portal.accounts.connections import (
+    ConnectionUnavailable,
+    access_token,
+    get_connection,
+    mark_needs_reauthorization,
+)
+from portal.accounts.models import Connection, Organization, User
+from portal.calendly import schemas
+from portal.calendly.client import PAGE_SIZE, CalendlyClient
+from portal.calendly.errors import (
+    BadRequest,
+    CalendlyError,
+    InsufficientScope,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+    TransportFailure,
+    Unauthenticated,
+)
+from portal.calendly.ratelimit import RateLimiter, limiter_for
+from portal.directory.models import (
+    EventType,
+    EventTypeHost,
+    Group,
+    GroupRelationship,
+    Invitation,
+    Member,
+    SyncRun,
+    Team,
+)
+
+log = logging.getLogger(__name__)
+
+# A running sync writes its heartbeat with every page. One page can take a few minutes at worst
+# (four attempts of 20 s each, backoff, a couple of one-minute rate-limit waits), so a run
+# silent for longer than this lost its worker (killed, OOM, redeployed) and may be taken over.
+STALE_AFTER = timedelta(minutes=15)
+
+LAST_COPY = "The last complete copy is still shown."
+
+
+class RequestCounter:
+    """A rate limiter that counts the requests sent through it.
+
+    The client asks its limiter for a slot before every request it sends, retries and 429
+    re-sends included, so wrapping the limiter measures what Calendly actually received
+    without reaching into the client's HTTP plumbing.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self.count = 0
+
+    def acquire(self) -> float:
+        self.count += 1
+        return self._limiter.acquire()
+
+    def observe(self, *, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        self._limiter.observe(limit=limit, remaining=remaining, reset=reset)
+
+    def pause(self, seconds: float) -> None:
+        self._limiter.pause(seconds)
+
+
+class SkipSection(Exception):
+    """A listing the organization's plan or grant does not allow; the sync goes on without it."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+        super().__init__(note)
+
+
+# -- claiming a run -----------------------------------------------------------------------------
+
+
+def start_sync(
+    organization: Organization, *, trigger: str, requested_by: User | None = None
+) -> tuple[SyncRun, bool]:
+    """Claim the organization's one running sync: (the new run, True), or (the run already
+    going on, False). The partial unique index on running runs decides between racers."""
+    for _ in range(3):
+        _give_up_stale_runs(organization)
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(
+                    organization=organization, trigger=trigger, requested_by=requested_by
+                )
+            return run, True
+        except IntegrityError:
+            running = SyncRun.objects.filter(
+                organization=organization, status=SyncRun.Status.RUNNING
+            ).first()
+            if running is not None:
+                return running, False
+            # It finished between our insert and our look; claiming again will succeed.
+    raise RuntimeError(f"Could not claim a sync of {organization}")
+
+
+def _give_up_stale_runs(organization: Organization) -> None:
+    now = timezone.now()
+    SyncRun.objects.filter(
+        organization=organization,
+        status=SyncRun.Status.RUNNING,
+        heartbeat_at__lt=now - STALE_AFTER,
+    ).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        error=(
+            "The sync stopped without finishing (its worker was stopped or restarted); nothing "
+            f"was marked removed. {LAST_COPY} Try Refresh again."
+        ),
+    )
+
+
+def request_sync(
+    organization: Organization,
+    *,
+    trigger: str,
+    requested_by: User | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[SyncRun, bool]:
+    """Claim a run now and hand it to a worker once the current transaction commits.
+
+    Returns the run to show progress for, and whether it is new (False: one was running). A
+    person's request is audited when it starts a sync.
+    """
+    run, started = start_sync(organization, trigger=trigger, requested_by=requested_by)
+    if not started:
+        return run, False
+    if requested_by is not None:
+        audit.record(
+            action=audit.Action.SYNC_REQUESTED,
+            organization=organization,
+            actor=requested_by,
+            target=organization,
+            after={"sync_run": run.pk, "trigger": trigger},
+            request=request,
+        )
+    transaction.on_commit(partial(_hand_to_worker, run.pk))
+    return run, True
+
+
+def _hand_to_worker(run_id: int) -> None:
+    # The task module imports this one, so it is imported when first needed.
+    from portal.directory.tasks import sync_organization_task
+
+    run = SyncRun.objects.get(pk=run_id)
+    try:
+        sync_organization_task.delay(
+            run.organization_id, run.trigger, run.requested_by_id, run_id=run.pk
+        )
+    except Exception as exc:
+        # A claimed run nobody will ever execute would block every sync until it went stale.
+        log.exception("Could not enqueue sync %s", run.pk)
+        _fail(run, f"The sync could not be handed to a background worker ({exc}). {LAST_COPY}")
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def sync_organization(
+    organization: Organization,
+    *,
+    trigger: str,
+    requested_by: User | None = None,
+    client: CalendlyClient | None = None,
+    counter: RequestCounter | None = None,
+) -> SyncRun:
+    """Sync in this process. Returns the finished run, or the one already running (untouched).
+
+    Without `client`, the organization's connection is used. A caller passing its own client
+    passes the RequestCounter its limiter is wrapped in as `counter` to have requests counted.
+    """
+    run, started = start_sync(organization, trigger=trigger, requested_by=requested_by)
+    if not started:
+        return run
+    return run_sync(run, client=client, counter=counter)
+
+
+def run_sync(
+    run: SyncRun, *, client: CalendlyClient | None = None, counter: RequestCounter | None = None
+) -> SyncRun:
+    """Fetch everything for a claimed run. Calendly failures and an unusable connection end
+    the run as failed (and are not raised); anything else is raised after failing the run."""
+    started = time.monotonic()
+    own_client = client is None
+    try:
+        if client is None:
+            client, counter = connection_client(run.organization)
+        _Sync(run, client, counter or RequestCounter(_NoLimit())).run()
+    except (CalendlyError, ConnectionUnavailable) as exc:
+        if isinstance(exc, Unauthenticated):
+            # The grant was revoked or expired behind the portal's back: say so on every admin
+            # page and stop using it, rather than failing every sync the same way.
+            connection = Connection.objects.filter(organization=run.organization).first()
+            if connection is not None:
+                mark_needs_reauthorization(connection, "Calendly refused the connection's token.")
+        _fail(run, explain(exc, run.stage), counter)
+    except Exception:
+        log.exception("Sync %s of %s failed unexpectedly", run.pk, run.organization)
+        _fail(
+            run,
+            f"The sync stopped on an unexpected error while {stage_words(run.stage)}; it "
+            f"was logged for the portal's operators. {LAST_COPY}",
+            counter,
+        )
+        raise
+    finally:
+        if own_client and client is not None:
+            client.close()
+    log.info(
+        "Sync %s of %s %s in %.1f s with %s Calendly requests",
+        run.pk,
+        run.organization,
+        run.status,
+        time.monotonic() - started,
+        run.calendly_requests,
+    )
+    return run
+
+
+def connection_client(organization: Organization) -> tuple[CalendlyClient, RequestCounter]:
+    """The organization's client (as `client_for` builds it), with its requests counted."""
+    connection = get_connection(organization)
+    counter = RequestCounter(limiter_for(connection.owner_uri, settings.REDIS_URL or None))
+    return CalendlyClient(token=access_token(connection), limiter=counter), counter
+
+
+class _NoLimit:
+    """Stands in when a caller's client is not counted: the client paces itself anyway."""
+
+    def acquire(self) -> float:
+        return 0.0
+
+    def observe(self, *, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        return None
+
+    def pause(self, seconds: float) -> None:
+        return None
+
+
+def _fail(run: SyncRun, error: str, counter: RequestCounter | None = None) -> None:
+    run.status = SyncRun.Status.FAILED
+    run.error = error
+    run.finished_at = timezone.now()
+    fields = ["status", "error", "finished_at"]
+    if counter is not None:
+        run.calendly_requests = counter.count
+        fields.append("calendly_requests")
+    run.save(update_fields=fields)
+
+
+# What a run is doing at each stage, in the words the progress display and errors use.
+STAGES = {
+    "organization": "reading the organization",
+    "members": "listing members",
+    "invitations": "listing invitations",
+    "groups": "listing groups",
+    "group_relationships": "listing group memberships",
+    "teams": "listing teams",
+    "event_types": "listing event types",
+    "event_type_hosts": "listing the hosts of team event types",
+    "finishing": "saving the results",
+}
+
+
+def stage_words(stage: str) -> str:
+    # Before the first stage the run is still getting a fresh access token.
+    return STAGES.get(stage, "connecting to Calendly")
+
+
+def explain(exc: CalendlyError | ConnectionUnavailable, stage: str) -> str:
+    """What failed and what to do, in words for an admin."""
+    if isinstance(exc, ConnectionUnavailable):
+        return (
+            f"The Calendly connection needs attention: {exc.reason}. {LAST_COPY} An owner or "
+            "admin needs to connect the organization again."
+        )
+    what = stage_words(stage)
+    if isinstance(exc, Unauthenticated):
+        return (
+            f"Calendly refused the connection's token while {what}. {LAST_COPY} An owner or "
+            "admin needs to connect the organization again."
+        )
+    if isinstance(exc, InsufficientScope):
+        scopes = ", ".join(exc.required_scopes) or "more scopes"
+        return (
+            f"Calendly refused {what}: the connection was not granted {scopes}. {LAST_COPY} "
+            "Connect the organization again and allow it."
+        )
+    if isinstance(exc, RateLimited):
+        return (
+            f"Calendly's request budget for the connected user ran out while {what}. "
+            f"{LAST_COPY} The next sync will try again; Refresh later."
+        )
+    if isinstance(exc, TransportFailure):
+        happened = f"Calendly did not answer while {what} ({exc.reason})"
+    elif isinstance(exc, ServerError):
+        happened = f"Calendly answered {exc.status} while {what}"
+    else:
+        detail = exc.message.rstrip(".") or exc.title
+        happened = f"Calendly answered {exc.status} while {what}" + (
+            f": {detail}" if detail else ""
+        )
+    advice = (
+        "Try Refresh again in a few minutes."
+        if exc.retryable
+        else "Refreshing again will not help until that is fixed."
+    )
+    return f"{happened}; the last complete copy is still shown. {advice}"
+
+
+class _Sync:
+    """One run's fetching and writing; `run()` either finishes the run or raises."""
+
+    def __init__(self, run: SyncRun, client: CalendlyClient, counter: RequestCounter) -> None:
+        self.sync_run = run
+        self.client = client
+        self.counter = counter
+        self.organization = run.organization
+        self.org_uri = run.organization.uri
+        self.done_sections: set[str] = set()
+
+    def run(self) -> None:
+        run = self.sync_run
+        run.counts, run.notes, run.error = {}, [], ""
+        self._progress("organization", 0)
+        found = self.client.get_organization(organization=self.org_uri)
+        if found.name and found.name != self.organization.name:
+            Organization.objects.filter(pk=self.organization.pk).update(name=found.name)
+            self.organization.name = found.name
+
+        self._section(
+            "members",
+            self.client.list_organization_memberships(organization=self.org_uri),
+            self._save_members,
+        )
+        self._section(
+            "invitations",
+            self.client.list_organization_invitations(organization=self.org_uri),
+            self._save_invitations,
+        )
+        run.counts["invitations_by_status"] = dict(
+            Invitation.objects.filter(seen_in=run)
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        try:
+            self._optional(
+                "groups",
+                self.client.list_groups(organization=self.org_uri),
+                self._save_groups,
+                "Groups are an Enterprise feature; skipped.",
+            )
+            self._optional(
+                "group_relationships",
+                self.client.list_group_relationships(organization=self.org_uri),
+                self._save_group_relationships,
+                "Group memberships could not be read (Calendly refused them); skipped.",
+            )
+        except SkipSection as skip:
+            run.notes.append(skip.note)
+        try:
+            self._optional(
+                "teams",
+                self.client.list_teams(),
+                self._save_teams,
+                "Teams are not part of the organization's plan; skipped.",
+            )
+        except SkipSection as skip:
+            run.notes.append(skip.note)
+        self._section(
+            "event_types",
+            self.client.list_event_types(organization=self.org_uri),
+            self._save_event_types,
+        )
+        try:
+            self._pooled_hosts()
+        except SkipSection as skip:
+            run.notes.append(skip.note)
+        self._finish()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _progress(self, stage: str, done: int) -> None:
+        run = self.sync_run
+        run.stage, run.done = stage, done
+        run.calendly_requests = self.counter.count
+        run.heartbeat_at = timezone.now()
+        run.save(
+            update_fields=["stage", "done", "counts", "notes", "calendly_requests", "heartbeat_at"]
+        )
+
+    def _section[T](self, stage: str, items: Iterable[T], save: Callable[[list[T]], None]) -> None:
+        done = 0
+        self._progress(stage, 0)
+        # The client fetches a page of 100 while we iterate; batches of the same size line up
+        # with the pages, so each page is written in one statement and then dropped.
+        for page in itertools.batched(items, PAGE_SIZE):
+            save(list(page))
+            done += len(page)
+            self.sync_run.counts[stage] = done
+            self._progress(stage, done)
+        self.sync_run.counts[stage] = done
+        self.done_sections.add(stage)
+
+    def _optional[T](
+        self, stage: str, items: Iterable[T], save: Callable[[list[T]], None], plan_note: str
+    ) -> None:
+        try:
+            self._section(stage, items, save)
+        except InsufficientScope as exc:
+            scopes = ", ".join(exc.required_scopes) or "a scope"
+            raise SkipSection(
+                f"Skipped {stage_words(stage)}: the connection was not granted {scopes}; "
+                "connect again to allow it."
+            ) from exc
+        except PermissionDenied as exc:
+            raise SkipSection(plan_note) from exc
+        except (BadRequest, NotFound) as exc:
+            # Optional listings must not cost the members their refresh when Calendly changes
+            # or retires an endpoint.
+            raise SkipSection(
+                f"Skipped {stage_words(stage)}: Calendly answered {exc.status}."
+            ) from exc
+
+    def _upsert(self, model: type[Any], rows: list[Any], fields: list[str]) -> None:
+        model.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["uri"],
+            update_fields=[*fields, "seen_in", "calendly_created_at", "calendly_updated_at"],
+        )
+
+    def _ids(self, model: type[Any], uris: Iterable[str], key: str = "uri") -> dict[str, int]:
+        wanted = {u for u in uris if u}
+        if not wanted:
+            return {}
+        rows = model.objects.filter(
+            organization=self.organization, seen_in=self.sync_run, **{f"{key}__in": wanted}
+        ).values_list(key, "pk")
+        return dict(rows)
+
+    # -- one method per listing ------------------------------------------------------------
+
+    def _common(self, item: Any) -> dict[str, Any]:
+        return {
+            "organization": self.organization,
+            "uri": item.uri,
+            "seen_in": self.sync_run,
+            # Teams come without timestamps.
+            "calendly_created_at": getattr(item, "created_at", None),
+            "calendly_updated_at": getattr(item, "updated_at", None),
+        }
+
+    def _save_members(self, page: list[schemas.OrganizationMembership]) -> None:
+        rows = [
+            Member(
+                **self._common(m),
+                user_uri=m.user.uri,
+                name=m.user.name,
+                email=m.user.email,
+                role=m.role,
+                slug=m.user.slug or "",
+                scheduling_url=m.user.scheduling_url or "",
+                timezone=m.user.timezone or "",
+                avatar_url=m.user.avatar_url or "",
+            )
+            for m in page
+        ]
+        fields = ["user_uri", "name", "email", "role", "slug", "scheduling_url", "timezone"]
+        self._upsert(Member, rows, [*fields, "avatar_url"])
+
+    def _save_invitations(self, page: list[schemas.OrganizationInvitation]) -> None:
+        rows = [
+            Invitation(
+                **self._common(i),
+                email=i.email,
+                status=i.status,
+                last_sent_at=i.last_sent_at,
+                user_uri=i.user or "",
+            )
+            for i in page
+        ]
+        self._upsert(Invitation, rows, ["email", "status", "last_sent_at", "user_uri"])
+
+    def _save_groups(self, page: list[schemas.Group]) -> None:
+        rows = [Group(**self._common(g), name=g.name, member_count=g.member_count) for g in page]
+        self._upsert(Group, rows, ["name", "member_count"])
+
+    def _save_group_relationships(self, page: list[schemas.GroupRelationship]) -> None:
+        groups = self._ids(Group, (r.group for r in page))
+        members = self._ids(Member, (r.owner_uri for r in page))
+        invitations = self._ids(Invitation, (r.owner_uri for r in page))
+        rows = [
+            GroupRelationship(
+                **self._common(r),
+                group_id=groups[r.group],
+                role=r.role,
+                owner_uri=r.owner_uri,
+                member_id=members.get(r.owner_uri),
+                invitation_id=invitations.get(r.owner_uri),
+            )
+            for r in page
+            # A group created after the groups were listed arrives with the next sync.
+            if r.group in groups
+        ]
+        self._upsert(
+            GroupRelationship, rows, ["group", "role", "owner_uri", "member", "invitation"]
+        )
+
+    def _save_teams(self, page: list[schemas.Team]) -> None:
+        rows = [
+            Team(**self._common(t), name=t.name, scheduling_url=t.scheduling_url or "")
+            for t in page
+        ]
+        self._upsert(Team, rows, ["name", "scheduling_url"])
+
+    def _save_event_types(self, page: list[schemas.EventType]) -> None:
+        rows = [
+            EventType(
+                **self._common(e),
+                name=e.name or "",
+                slug=e.slug or "",
+                active=e.active,
+                scheduling_url=e.scheduling_url,
+                duration=e.duration,
+                kind=e.kind or "",
+                pooling_type=e.pooling_type or "",
+                type=e.type or "",
+                secret=bool(e.secret),
+                admin_managed=bool(e.admin_managed),
+                profile_type=e.profile.type if e.profile else "",
+                profile_name=(e.profile.name or "") if e.profile else "",
+                profile_owner_uri=(e.profile.owner or "") if e.profile else "",
+            )
+            for e in page
+        ]
+        self._upsert(
+            EventType,
+            rows,
+            [
+                "name",
+                "slug",
+                "active",
+                "scheduling_url",
+                "duration",
+                "kind",
+                "pooling_type",
+                "type",
+                "secret",
+                "admin_managed",
+                "profile_type",
+                "profile_name",
+                "profile_owner_uri",
+            ],
+        )
+        # A personal event type's host is its owner, whom the members listing already brought.
+        owner_of = {
+            e.uri: e.profile.owner
+            for e in page
+            if not e.pooling_type and e.profile and e.profile.type == "User" and e.profile.owner
+        }
+        members = self._ids(Member, owner_of.values(), "user_uri")
+        event_types = self._ids(EventType, owner_of)
+        self._save_hosts(
+            (event_types[uri], members[owner])
+            for uri, owner in owner_of.items()
+            if owner in members and uri in event_types
+        )
+
+    def _save_hosts(self, pairs: Iterable[tuple[int, int]]) -> None:
+        rows = [
+            EventTypeHost(event_type_id=event_type, member_id=member, seen_in=self.sync_run)
+            for event_type, member in pairs
+        ]
+        EventTypeHost.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["event_type", "member"],
+            update_fields=["seen_in"],
+        )
+
+    def _pooled_hosts(self) -> None:
+        """Team event types list their hosts separately: one listing per pooled event type."""
+        pooled = (
+            EventType.objects.filter(seen_in=self.sync_run)
+            .exclude(pooling_type="")
+            .values_list("pk", "uri")
+        )
+        hosts = 0
+        self._progress("event_type_hosts", 0)
+        # Team event types are few; reading them up front keeps no cursor open across writes.
+        for event_type_id, uri in list(pooled):
+            try:
+                listed = [
+                    m.member.uri
+                    for m in self.client.list_event_type_memberships(event_type=uri)
+                    if m.member is not None
+                ]
+            except PermissionDenied as exc:
+                raise SkipSection(
+                    "Hosts of team event types could not be read (Calendly refused the listing); "
+                    "skipped."
+                ) from exc
+            members = self._ids(Member, listed, "user_uri")
+            self._save_hosts((event_type_id, members[u]) for u in listed if u in members)
+            hosts += len(listed)
+            self.sync_run.counts["event_type_hosts_pooled"] = hosts
+            self._progress("event_type_hosts", hosts)
+        self.done_sections.add("event_type_hosts")
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        run = self.sync_run
+        now = timezone.now()
+        self._progress("finishing", run.done)
+        with transaction.atomic():
+            removed: dict[str, int] = {}
+            for section, model in SECTIONS:
+                if section not in self.done_sections:
+                    continue  # skipped: what the mirror holds stays as it was
+                mine = model.objects.filter(organization=self.organization)
+                # exclude() on a nullable foreign key keeps the rows where it is NULL too.
+                removed[section] = (
+                    mine.filter(removed_at__isnull=True).exclude(seen_in=run).update(removed_at=now)
+                )
+                mine.filter(seen_in=run, removed_at__isnull=False).update(removed_at=None)
+            stale_hosts = EventTypeHost.objects.filter(
+                event_type__organization=self.organization
+            ).exclude(seen_in=run)
+            if "event_type_hosts" not in self.done_sections:
+                stale_hosts = stale_hosts.filter(event_type__pooling_type="")
+            stale_hosts.delete()
+            run.counts["event_type_hosts"] = EventTypeHost.objects.filter(
+                event_type__organization=self.organization, seen_in=run
+            ).count()
+            run.counts["removed"] = {k: v for k, v in removed.items() if v}
+            update_portal_access(self.organization)
+            run.status = SyncRun.Status.SUCCEEDED
+            run.finished_at = now
+            run.calendly_requests = self.counter.count
+            run.stage, run.done = "", 0
+            run.save()
+
+
+SECTIONS: list[tuple[str, type[Any]]] = [
+    ("members", Member),
+    ("invitations", Invitation),
+    ("groups", Group),
+    ("group_relationships", GroupRelationship),
+    ("teams", Team),
+    ("event_types", EventType),
+]
+
+
+def update_portal_access(organization: Organization) -> None:
+    """Bring portal accounts in line with the mirror: Calendly's role decides who is a portal
+    admin, and someone no longer in the organization may not sign in at all (their session
+    ends at the next request, since Django drops inactive users). Each change is audited."""
+    roles = dict(
+        Member.objects.current().filter(organization=organization).values_list("user_uri", "role")
+    )
+    removed = set(
+        Member.objects.filter(organization=organization, removed_at__isnull=False).values_list(
+            "user_uri", flat=True
+        )
+    )
+    # Only people who have signed in have accounts: a handful, whatever the organization's size.
+    for person in User.objects.filter(organization=organization, calendly_uri__isnull=False):
+        before = {"calendly_role": person.calendly_role, "is_active": person.is_active}
+        if person.calendly_uri in roles:
+            after = {"calendly_role": roles[person.calendly_uri], "is_active": True}
+        elif person.calendly_uri in removed:
+            after = {**before, "is_active": False}
+        else:
+            continue
+        if after == before:
+            continue
+        with transaction.atomic():
+            User.objects.filter(pk=person.pk).update(**after)
+            audit.record(
+                action=audit.Action.ACCESS_SYNCED,
+                organization=organization,
+                actor_label="Calendly sync",
+                target=person,
+                before=before,
+                after=after,
+            )
+
+
+def last_successful_sync(organization: Organization) -> SyncRun | None:
+    return (
+        SyncRun.objects.filter(organization=organization, status=SyncRun.Status.SUCCEEDED)
+        .order_by("-started_at")
+        .first()
+    )

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from portal.directory import sync_views, views
+
+app_name = "directory"
+
+urlpatterns = [
+    path("", views.members, name="members"),
+    path("export.csv", views.export, name="export"),
+    path("<int:pk>", views.member, name="member"),
+    path("<int:pk>/remove", views.remove_member, name="remove"),
+    path("<int:pk>/note-change", views.note_change, name="note_change"),
+    path("invite", views.invite, name="invite"),
+    path("invitations/<int:pk>/revoke", views.revoke_invitation, name="revoke"),
+    path("refresh", sync_views.refresh, name="refresh"),
+    path("sync/<int:pk>", sync_views.sync_status, name="sync_status"),
+]

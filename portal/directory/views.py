@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from portal import audit
+from portal.accounts.models import Role, User
+from portal.accounts.roles import allow
+from portal.audit.models import AuditEntry
+from portal.directory import actions, people
+from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member, SyncRun
+from portal.htmx import HtmxHttpRequest, render_page
+
+
+def _organization_id(request: HttpRequest) -> int:
+    user = request.user
+    if not isinstance(user, User) or user.organization_id is None:
+        raise Http404("No organization")
+    return user.organization_id
+
+
+def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
+    # The newest run says whether one is going on or failed; the newest successful one is
+    # what the list shows. Both from one query over the latest few runs.
+    recent = list(SyncRun.objects.filter(organization_id=organization_id)[:20])
+    latest = recent[0] if recent else None
+    good = next((run for run in recent if run.status == SyncRun.Status.SUCCEEDED), None)
+    return {"latest_sync": latest, "last_good_sync": good}
+
+
+@allow(Role.ADMIN, Role.VIEWER)
+@require_safe
+def members(request: HtmxHttpRequest) -> HttpResponse:
+    organization_id = _organization_id(request)
+    groups = Group.objects.current().filter(organization_id=organization_id).order_by("name")
+    form = people.PeopleFilter(request.GET, groups=groups)
+    wanted = people.wanted_from(form)
+    selected, every = people.rows(organization_id, wanted)
+    page = Paginator(selected, people.PAGE_SIZE).get_page(request.GET.get("page"))
+    total = every.count() if wanted.filtered else page.paginator.count
+    context = {
+        "form": form,
+        "wanted": wanted,
+        "page": page,
+        "total": total,
+        "links": people.Links(reverse("directory:members"), wanted),
+        # Pending invitations can be revoked or sent again, by admins.
+        "can_manage": wanted.status == people.Status.PENDING
+        and _person(request).has_role(Role.ADMIN),
+        **_sync_state(organization_id),
+    }
+    return render_page(request, "directory/members.html", "member-results", context)
+
+
+@allow(Role.ADMIN, Role.VIEWER)
+@require_safe
+def export(request: HttpRequest) -> StreamingHttpResponse:
+    organization_id = _organization_id(request)
+    groups = Group.objects.current().filter(organization_id=organization_id)
+    wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups))
+    selected, _ = people.rows(organization_id, wanted)
+    response = StreamingHttpResponse(
+        people.csv_lines(selected, wanted), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"{wanted.status}-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@allow(Role.ADMIN, Role.VIEWER)
+@require_safe
+def member(request: HttpRequest, pk: int) -> HttpResponse:
+    organization_id = _organization_id(request)
+    # Another organization's member is simply not found.
+    person = get_object_or_404(Member, pk=pk, organization_id=organization_id)
+    relationships = (
+        GroupRelationship.objects.current()
+        .filter(member=person)
+        .select_related("group")
+        .order_by("group__name")
+    )
+    event_types = (
+        EventType.objects.current()
+        .filter(Q(hosts=person) | Q(profile_owner_uri=person.user_uri))
+        .filter(organization_id=organization_id)
+        .distinct()
+        .order_by("-active", "name")
+    )
+    invitations = Invitation.objects.filter(
+        organization_id=organization_id, email__iexact=person.email
+    ).order_by("-calendly_created_at")
+    audit_entries = AuditEntry.objects.filter(organization_id=organization_id).filter(
+        Q(target_type="directory.member", target_id=str(person.pk))
+        | Q(target_label__icontains=person.email)
+    )[:50]
+    return render(
+        request,
+        "directory/member.html",
+        {
+            "person": person,
+            "relationships": relationships,
+            "event_types": event_types,
+            "invitations": invitations,
+            "audit_entries": audit_entries,
+            "admin_center": CALENDLY_ADMIN_CENTER,
+            "removal_refusal": actions.removal_refusal(member=person, actor=_person(request)),
+        },
+    )
+
+
+# -- actions (admins) -------------------------------------------------------------------------
+
+CALENDLY_ADMIN_CENTER = "https://calendly.com/app/admin/users"
+
+
+def _person(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+@allow(Role.ADMIN)
+@require_POST
+def invite(request: HttpRequest) -> HttpResponse:
+    person = _person(request)
+    emails, invalid = actions.parse_emails(request.POST.get("emails", ""))
+    for result in invalid:
+        messages.error(request, f"{result.email}: {result.message}")
+    if not emails:
+        if not invalid:
+            messages.error(request, "Type at least one email address to invite.")
+        return redirect("directory:members")
+    try:
+        results = actions.invite(
+            organization=person.organization,  # type: ignore[arg-type]
+            actor=person,
+            emails=emails,
+            request=request,
+        )
+    except actions.ActionRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("directory:members")
+    invited = [r.email for r in results if r.ok]
+    if invited:
+        messages.success(request, f"Invited {len(invited)}: {', '.join(invited)}.")
+    for result in results:
+        if not result.ok:
+            level = messages.ERROR if result.outcome is actions.Outcome.FAILED else messages.INFO
+            messages.add_message(request, level, f"{result.email}: {result.message}")
+    return redirect(f"{reverse('directory:members')}?status=pending")
+
+
+@allow(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def revoke_invitation(request: HttpRequest, pk: int) -> HttpResponse:
+    person = _person(request)
+    invitation = get_object_or_404(
+        Invitation, pk=pk, organization_id=_organization_id(request), removed_at__isnull=True
+    )
+    resend = request.GET.get("then") == "resend" or request.POST.get("then") == "resend"
+    if request.method == "GET":
+        return render(
+            request, "directory/revoke.html", {"invitation": invitation, "resend": resend}
+        )
+    try:
+        if resend:
+            result = actions.resend(
+                organization=person.organization,  # type: ignore[arg-type]
+                actor=person,
+                invitation=invitation,
+                request=request,
+            )
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            text = (
+                f"Sent a new invitation to {invitation.email}."
+                if result.ok
+                else f"The old invitation was revoked, but a new one could not be sent: "
+                f"{result.message}"
+            )
+            messages.add_message(request, level, text)
+        else:
+            actions.revoke(
+                organization=person.organization,  # type: ignore[arg-type]
+                actor=person,
+                invitation=invitation,
+                request=request,
+            )
+            messages.success(request, f"Revoked the invitation of {invitation.email}.")
+    except actions.ActionRefused as refused:
+        messages.error(request, refused.message)
+    return redirect(f"{reverse('directory:members')}?status=pending")
+
+
+@allow(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
+    person = _person(request)
+    organization_id = _organization_id(request)
+    member = get_object_or_404(Member, pk=pk, organization_id=organization_id)
+    refusal = actions.removal_refusal(member=member, actor=person)
+    if request.method == "POST" and refusal is None:
+        if request.POST.get("confirm") != member.email:
+            messages.error(request, "Nothing was removed: type the person's email to confirm.")
+            return redirect("directory:remove", pk=member.pk)
+        try:
+            actions.remove(
+                organization=person.organization,  # type: ignore[arg-type]
+                actor=person,
+                member=member,
+                request=request,
+            )
+        except actions.ActionRefused as refused:
+            messages.error(request, refused.message)
+            return redirect("directory:member", pk=member.pk)
+        messages.success(
+            request,
+            f"Removed {member.name} from the organization. Their Calendly account stays, and "
+            "the paid seat is still billed until you remove it on Calendly's billing page.",
+        )
+        return redirect("directory:members")
+    owned = EventType.objects.current().filter(organization_id=organization_id)
+    context = {
+        "member": member,
+        "refusal": refusal,
+        "active_event_types": owned.filter(profile_owner_uri=member.user_uri, active=True).count(),
+        "pools": owned.filter(hosts=member, active=True).exclude(pooling_type="").count(),
+    }
+    return render(request, "directory/remove.html", context)
+
+
+@allow(Role.ADMIN)
+@require_POST
+def note_change(request: HttpRequest, pk: int) -> HttpResponse:
+    """Roles and groups change only in Calendly's admin center; the portal records the intent."""
+    person = _person(request)
+    member = get_object_or_404(Member, pk=pk, organization_id=_organization_id(request))
+    change = request.POST.get("change", "").strip()[:500]
+    if not change:
+        messages.error(request, "Describe the change to record it.")
+        return redirect("directory:member", pk=member.pk)
+    audit.record(
+        action=audit.Action.CHANGE_REQUESTED,
+        organization=person.organization,
+        actor=person,
+        target=member,
+        target_label=f"{member.name} ({member.email})",
+        after={"change": change},
+        request=request,
+    )
+    messages.success(
+        request,
+        "Recorded. Make the change in Calendly's admin center; the portal shows it after the "
+        "next sync.",
+    )
+    return redirect("directory:member", pk=member.pk)

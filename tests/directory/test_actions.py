@@ -1,0 +1,323 @@
+"""Invite, revoke, resend and remove, against the sandbox over real HTTP, with every
+Calendly outcome the members page has to explain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from django.test import Client, override_settings
+
+from portal.accounts.models import CalendlyRole, Connection, Organization, Role, User
+from portal.audit import Action
+from portal.audit.models import AuditEntry
+from portal.calendly.client import CalendlyClient
+from portal.calendly.ratelimit import LocalRateLimiter
+from portal.directory.models import Invitation, Member
+from tests.factories import UserFactory
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
+
+pytestmark = pytest.mark.django_db
+
+INVITATIONS = "POST /organizations/{uuid}/invitations"
+
+
+@dataclass
+class Connected:
+    sandbox: RunningSandbox
+    org: Organization
+    admin: User
+    client: Client
+
+    def member(self, email: str) -> Member:
+        return Member.objects.get(organization=self.org, email=email)
+
+    def calendly_invitations(self, email: str) -> list[dict[str, object]]:
+        answer = httpx.get(
+            f"{self.org.uri}/invitations",
+            params={"email": email},
+            headers={"Authorization": f"Bearer {self.sandbox.owner_token}"},
+        )
+        collection: list[dict[str, object]] = answer.json()["collection"]
+        return collection
+
+
+def mirror(sandbox: RunningSandbox, org: Organization) -> None:
+    """What a sync would store: the sandbox's members and pending invitations."""
+    with CalendlyClient(
+        token=sandbox.owner_token, base_url=sandbox.url, limiter=LocalRateLimiter()
+    ) as calendly:
+        for m in calendly.list_organization_memberships(organization=org.uri):
+            Member.objects.create(
+                organization=org,
+                uri=m.uri,
+                user_uri=m.user.uri,
+                name=m.user.name,
+                email=m.user.email,
+                role=m.role,
+            )
+        for i in calendly.list_organization_invitations(organization=org.uri, status="pending"):
+            Invitation.objects.create(organization=org, uri=i.uri, email=i.email, status=i.status)
+    sandbox.requests.reset()
+
+
+def connect(sandbox: RunningSandbox, token: str | None = None) -> Connected:
+    org = Organization.objects.create(uri=sandbox.organization_uri(sandbox.url))
+    owner_uri = f"{sandbox.url}/users/{sandbox.owner.uuid}"
+    Connection.objects.create(
+        organization=org,
+        kind=Connection.Kind.PERSONAL_ACCESS_TOKEN,
+        owner_uri=owner_uri,
+        access_token=token or sandbox.owner_token,
+    )
+    mirror(sandbox, org)
+    admin = UserFactory(
+        organization=org,
+        role=Role.ADMIN,
+        calendly_role=CalendlyRole.OWNER,
+        calendly_uri=owner_uri,
+        email=sandbox.owner.email,
+    )
+    client = Client()
+    client.force_login(admin)
+    return Connected(sandbox=sandbox, org=org, admin=admin, client=client)
+
+
+@pytest.fixture(autouse=True)
+def calendly_is_the_sandbox(sandbox: RunningSandbox) -> Iterator[None]:
+    with override_settings(CALENDLY_API_URL=sandbox.url, CALENDLY_AUTH_URL=sandbox.url):
+        yield
+
+
+@pytest.fixture
+def connected(sandbox: RunningSandbox) -> Connected:
+    return connect(sandbox)
+
+
+def page_messages(response: object) -> str:
+    return " ".join(str(m) for m in response.context["messages"])  # type: ignore[attr-defined]
+
+
+def test_inviting_a_new_address_sends_it_and_shows_it_pending(connected: Connected) -> None:
+    response = connected.client.post(
+        "/members/invite", {"emails": "New.Hire@Example.com"}, follow=True
+    )
+    assert "Invited 1: new.hire@example.com" in page_messages(response)
+    assert [i["status"] for i in connected.calendly_invitations("new.hire@example.com")] == [
+        "pending"
+    ]
+    row = Invitation.objects.get(email="new.hire@example.com")
+    assert row.status == Invitation.Status.PENDING
+    assert "new.hire@example.com" in response.content.decode()  # the pending list
+    assert AuditEntry.objects.get(action=Action.INVITED).target_label == "new.hire@example.com"
+
+
+def test_members_and_pending_invitations_are_recognised_without_calling_calendly(
+    connected: Connected,
+) -> None:
+    existing = Member.objects.filter(organization=connected.org).first()
+    assert existing is not None
+    connected.client.post("/members/invite", {"emails": "pending.one@example.com"})
+    connected.sandbox.requests.reset()
+
+    response = connected.client.post(
+        "/members/invite",
+        {"emails": f"{existing.email}\npending.one@example.com"},
+        follow=True,
+    )
+    said = page_messages(response)
+    assert f"{existing.email.lower()}: Already a member." in said
+    assert "pending.one@example.com: Already invited; still pending." in said
+    assert connected.sandbox.requests.count(INVITATIONS) == 0
+
+
+def test_calendly_saying_already_invited_is_explained(connected: Connected) -> None:
+    # Invited in Calendly directly, so the mirror does not know yet.
+    httpx.post(
+        f"{connected.org.uri}/invitations",
+        json={"email": "elsewhere@example.com"},
+        headers={"Authorization": f"Bearer {connected.sandbox.owner_token}"},
+    )
+    response = connected.client.post(
+        "/members/invite", {"emails": "elsewhere@example.com"}, follow=True
+    )
+    assert "Already invited (says Calendly)" in page_messages(response)
+
+
+def test_malformed_addresses_are_refused_before_calendly(connected: Connected) -> None:
+    response = connected.client.post("/members/invite", {"emails": "not-an-email"}, follow=True)
+    assert "not-an-email: This is not an email address." in page_messages(response)
+    assert connected.sandbox.requests.count(INVITATIONS) == 0
+
+
+def test_no_free_seats_is_explained(sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(seats=30)
+    with override_settings(CALENDLY_API_URL=sandbox.url):
+        connected = connect(sandbox)
+        response = connected.client.post(
+            "/members/invite", {"emails": "one.too.many@example.com"}, follow=True
+        )
+    assert "No free seats" in page_messages(response)
+    assert "billing page" in page_messages(response)
+    assert not Invitation.objects.filter(email="one.too.many@example.com").exists()
+
+
+def test_a_scim_managed_organization_is_explained(sandbox_factory: SandboxFactory) -> None:
+    sandbox = sandbox_factory(scim=True)
+    with override_settings(CALENDLY_API_URL=sandbox.url):
+        connected = connect(sandbox)
+        response = connected.client.post(
+            "/members/invite", {"emails": "x@example.com"}, follow=True
+        )
+    assert "manages its members through SCIM" in page_messages(response)
+
+
+def read_only_token(sandbox: RunningSandbox) -> str:
+    """An OAuth grant of the owner with read scopes only."""
+    params = {
+        "client_id": sandbox.client_id,
+        "response_type": "code",
+        "redirect_uri": "http://127.0.0.1/cb",
+        "state": "s",
+        "scope": "users:read organizations:read",
+    }
+    page = httpx.get(f"{sandbox.url}/oauth/authorize", params=params)
+    user = re.search(r'name="user" value="([A-Z0-9]+)" checked', page.text)
+    assert user is not None
+    answer = httpx.post(
+        f"{sandbox.url}/oauth/authorize",
+        data={**params, "user": user.group(1), "decision": "allow"},
+    )
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    token = httpx.post(
+        f"{sandbox.url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1/cb",
+        },
+        auth=(sandbox.client_id, sandbox.client_secret),
+    )
+    access: str = token.json()["access_token"]
+    return access
+
+
+def test_a_connection_without_the_write_scope_is_explained(sandbox: RunningSandbox) -> None:
+    connected = connect(sandbox, token=read_only_token(sandbox))
+    response = connected.client.post("/members/invite", {"emails": "x@example.com"}, follow=True)
+    assert "lacks the permission for this (organizations:write)" in page_messages(response)
+
+
+def test_a_rejected_token_marks_the_connection_for_reconnection(connected: Connected) -> None:
+    Connection.objects.filter(organization=connected.org).update(access_token="revoked-token")
+    response = connected.client.post("/members/invite", {"emails": "x@example.com"}, follow=True)
+    assert "connect again" in page_messages(response)
+    assert Connection.objects.get(organization=connected.org).needs_attention
+
+
+def test_revoking_a_pending_invitation(connected: Connected) -> None:
+    connected.client.post("/members/invite", {"emails": "gone@example.com"})
+    invitation = Invitation.objects.get(email="gone@example.com")
+
+    confirm = connected.client.get(f"/members/invitations/{invitation.pk}/revoke")
+    assert "Revoke the invitation of gone@example.com?" in confirm.content.decode()
+    response = connected.client.post(f"/members/invitations/{invitation.pk}/revoke", follow=True)
+
+    assert "Revoked the invitation of gone@example.com." in page_messages(response)
+    assert connected.calendly_invitations("gone@example.com") == []
+    invitation.refresh_from_db()
+    assert invitation.removed_at is not None
+    assert "gone@example.com" not in [row.email for row in response.context["page"].object_list]
+    assert AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).count() == 1
+
+
+def test_an_accepted_invitation_cannot_be_revoked(connected: Connected) -> None:
+    connected.client.post("/members/invite", {"emails": "joined@example.com"})
+    invitation = Invitation.objects.get(email="joined@example.com")
+    connected.sandbox.accept_invitation("joined@example.com")
+
+    response = connected.client.post(f"/members/invitations/{invitation.pk}/revoke", follow=True)
+    assert "has already accepted the invitation" in page_messages(response)
+    invitation.refresh_from_db()
+    assert invitation.removed_at is None
+
+
+def test_resending_revokes_and_invites_again(connected: Connected) -> None:
+    connected.client.post("/members/invite", {"emails": "again@example.com"})
+    first = Invitation.objects.get(email="again@example.com")
+
+    response = connected.client.post(
+        f"/members/invitations/{first.pk}/revoke", {"then": "resend"}, follow=True
+    )
+
+    assert "Sent a new invitation to again@example.com." in page_messages(response)
+    in_calendly = connected.calendly_invitations("again@example.com")
+    assert len(in_calendly) == 1
+    assert in_calendly[0]["uri"] != first.uri
+    assert Invitation.objects.current().get(email="again@example.com").uri == in_calendly[0]["uri"]
+
+
+def test_removing_a_member_names_them_and_what_they_own(connected: Connected) -> None:
+    person = Member.objects.filter(organization=connected.org, role=Member.Role.USER).first()
+    assert person is not None
+    portal_user = UserFactory(
+        organization=connected.org, role=Role.SALES, calendly_uri=person.user_uri
+    )
+
+    confirm = connected.client.get(f"/members/{person.pk}/remove").content.decode()
+    assert f"Remove {person.name} ({person.email}) from the organization?" in confirm
+    assert "paid seat is still billed" in confirm
+
+    refused = connected.client.post(
+        f"/members/{person.pk}/remove", {"confirm": "wrong"}, follow=True
+    )
+    assert "type the person's email to confirm" in page_messages(refused)
+    assert connected.sandbox.requests.count("DELETE /organization_memberships/{uuid}") == 0
+
+    done = connected.client.post(
+        f"/members/{person.pk}/remove", {"confirm": person.email}, follow=True
+    )
+    assert f"Removed {person.name}" in page_messages(done)
+    assert connected.sandbox.requests.count("DELETE /organization_memberships/{uuid}") == 1
+    person.refresh_from_db()
+    assert person.removed_at is not None
+    portal_user.refresh_from_db()
+    assert portal_user.is_active is False
+    entry = AuditEntry.objects.get(action=Action.MEMBER_REMOVED)
+    assert entry.before == {"email": person.email, "role": "user"}
+
+
+def test_the_owner_and_yourself_cannot_be_removed_and_calendly_is_not_asked(
+    connected: Connected,
+) -> None:
+    owner = connected.member(connected.sandbox.owner.email)
+    page = connected.client.get(f"/members/{owner.pk}/remove").content.decode()
+    assert "cannot be removed" in page
+    assert "ownership can only be transferred" in page
+    connected.client.post(f"/members/{owner.pk}/remove", {"confirm": owner.email})
+
+    admin = connected.member(connected.sandbox.admins[0].email)
+    connected.admin.calendly_uri = admin.user_uri
+    connected.admin.save()
+    assert (
+        "You cannot remove yourself"
+        in connected.client.get(f"/members/{admin.pk}/remove").content.decode()
+    )
+
+    assert connected.sandbox.requests.count("DELETE /organization_memberships/{uuid}") == 0
+    assert Member.objects.current().filter(pk__in=[owner.pk, admin.pk]).count() == 2
+
+
+def test_a_role_change_is_recorded_for_doing_in_calendly(connected: Connected) -> None:
+    person = Member.objects.filter(organization=connected.org, role=Member.Role.USER).first()
+    assert person is not None
+    page = connected.client.get(f"/members/{person.pk}").content.decode()
+    assert "admin center" in page
+    connected.client.post(f"/members/{person.pk}/note-change", {"change": "Make admin"})
+    entry = AuditEntry.objects.get(action=Action.CHANGE_REQUESTED)
+    assert entry.after == {"change": "Make admin"}
+    assert entry.target_id == str(person.pk)

@@ -1,0 +1,202 @@
+"""The members pages read the mirror only: search, filters, sorting, counts, export, detail."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from pytest_django import DjangoAssertNumQueries
+
+from portal.accounts.models import Organization, Role, User
+from portal.directory.models import EventTypeHost, GroupRelationship, Invitation, Member
+from tests.factories import (
+    EventTypeFactory,
+    GroupFactory,
+    InvitationFactory,
+    MemberFactory,
+    OrganizationFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org() -> Organization:
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def admin(client: Client, org: Organization) -> User:
+    person = UserFactory(organization=org, role=Role.ADMIN)
+    client.force_login(person)
+    return person
+
+
+def names(response: object) -> list[str]:
+    page = response.context["page"]  # type: ignore[attr-defined]
+    return [row.name if hasattr(row, "name") else row.email for row in page.object_list]
+
+
+def test_search_finds_part_of_a_name_or_an_email_in_any_case(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory(organization=org, name="Ada Lovelace", email="ada@acme.test")
+    MemberFactory(organization=org, name="Grace Hopper", email="grace@acme.test")
+    MemberFactory(organization=org, name="Alan Turing", email="lovelace.fan@acme.test")
+
+    assert sorted(names(client.get("/members/?q=LOVEL"))) == ["Ada Lovelace", "Alan Turing"]
+    assert names(client.get("/members/?q=grace@")) == ["Grace Hopper"]
+
+
+def test_filters_by_role_group_and_status(client: Client, org: Organization, admin: User) -> None:
+    ada = MemberFactory(organization=org, name="Ada", role=Member.Role.ADMIN)
+    MemberFactory(organization=org, name="Bob")
+    MemberFactory(organization=org, name="Cy", removed_at=timezone.now())
+    sales = GroupFactory(organization=org, name="Sales")
+    GroupRelationship.objects.create(
+        organization=org,
+        uri="https://api.calendly.com/group_relationships/R1",
+        group=sales,
+        role=GroupRelationship.Role.MEMBER,
+        owner_uri=ada.uri,
+        member=ada,
+    )
+    InvitationFactory(organization=org, email="new@acme.test")
+    InvitationFactory(organization=org, email="no@acme.test", status=Invitation.Status.DECLINED)
+
+    assert names(client.get("/members/?role=admin")) == ["Ada"]
+    assert names(client.get(f"/members/?group={sales.pk}")) == ["Ada"]
+    assert sorted(names(client.get("/members/"))) == ["Ada", "Bob"]
+    assert names(client.get("/members/?status=removed")) == ["Cy"]
+    assert names(client.get("/members/?status=pending")) == ["new@acme.test"]
+    assert names(client.get("/members/?status=declined")) == ["no@acme.test"]
+
+
+def test_sorting_follows_the_column_and_direction(
+    client: Client, org: Organization, admin: User
+) -> None:
+    now = timezone.now()
+    for name, days in (("Bea", 3), ("Al", 1), ("Cleo", 2)):
+        MemberFactory(organization=org, name=name, calendly_created_at=now - timedelta(days=days))
+    assert names(client.get("/members/?sort=name")) == ["Al", "Bea", "Cleo"]
+    assert names(client.get("/members/?sort=-name")) == ["Cleo", "Bea", "Al"]
+    assert names(client.get("/members/?sort=-joined")) == ["Al", "Cleo", "Bea"]
+
+
+def test_counts_say_how_many_match_out_of_how_many(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory.create_batch(3, organization=org, name="Zed Person")
+    MemberFactory.create_batch(2, organization=org, name="Other")
+    page = client.get("/members/?q=zed").content.decode()
+    assert "3 of 5" in page
+
+
+def test_pages_hold_fifty_rows(client: Client, org: Organization, admin: User) -> None:
+    MemberFactory.create_batch(120, organization=org)
+    first = client.get("/members/")
+    assert len(first.context["page"].object_list) == 50
+    assert "Page 1 of 3" in first.content.decode()
+    assert len(client.get("/members/?page=3").context["page"].object_list) == 20
+
+
+def test_htmx_requests_get_only_the_results(client: Client, org: Organization, admin: User) -> None:
+    MemberFactory(organization=org, name="Ada Lovelace")
+    response = client.get("/members/?q=ada", headers={"HX-Request": "true"})
+    body = response.content.decode()
+    assert "Ada Lovelace" in body
+    assert "<html" not in body
+    assert "HX-Request" in response["Vary"]
+
+
+def test_export_holds_exactly_the_filtered_rows(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory(organization=org, name="Ada", email="ada@acme.test", role=Member.Role.ADMIN)
+    MemberFactory(
+        organization=org, name="=HYPERLINK(evil)", email="x@acme.test", role=Member.Role.ADMIN
+    )
+    MemberFactory(organization=org, name="Bob", email="bob@acme.test")
+    response = client.get("/members/export.csv?role=admin&sort=name")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert rows[0][:3] == ["name", "email", "role"]
+    assert [row[0] for row in rows[1:]] == ["'=HYPERLINK(evil)", "Ada"]
+
+
+def test_the_member_page_shows_groups_event_types_and_invitations(
+    client: Client, org: Organization, admin: User
+) -> None:
+    ada = MemberFactory(organization=org, name="Ada Lovelace", email="ada@acme.test")
+    group = GroupFactory(organization=org, name="Engines")
+    GroupRelationship.objects.create(
+        organization=org,
+        uri="https://api.calendly.com/group_relationships/R2",
+        group=group,
+        role=GroupRelationship.Role.ADMIN,
+        owner_uri=ada.uri,
+        member=ada,
+    )
+    solo = EventTypeFactory(organization=org, name="Intro with Ada", profile_owner_uri=ada.user_uri)
+    pool = EventTypeFactory(organization=org, name="Team demo", pooling_type="round_robin")
+    EventTypeHost.objects.create(event_type=pool, member=ada)
+    EventTypeFactory(organization=org, name="Someone else's")
+    InvitationFactory(organization=org, email="ADA@acme.test", status=Invitation.Status.ACCEPTED)
+
+    page = client.get(f"/members/{ada.pk}").content.decode()
+    assert "Engines (group admin)" in page
+    assert "Intro with Ada" in page
+    assert "Team demo" in page
+    assert "Someone else" not in page
+    assert f'data-copy="{solo.scheduling_url}"' in page
+    assert "Accepted" in page
+
+
+def test_people_of_another_organization_are_not_found(client: Client, admin: User) -> None:
+    stranger = MemberFactory(organization=OrganizationFactory(), name="Stranger")
+    assert client.get(f"/members/{stranger.pk}").status_code == 404
+    assert "Stranger" not in client.get("/members/?q=stranger").content.decode()
+
+
+def test_empty_states_explain_what_to_do(client: Client, org: Organization, admin: User) -> None:
+    assert "after the organization's first sync" in client.get("/members/").content.decode()
+    MemberFactory(organization=org, name="Ada")
+    assert "No one matches these filters" in client.get("/members/?q=zzz").content.decode()
+
+
+def test_malformed_filters_are_reported_not_widened(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory(organization=org, name="Ada")
+    response = client.get("/members/?group=not-a-number&status=bogus")
+    assert "Some filters were not understood" in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["", "?q=a&role=user&sort=-joined&page=2", "?status=pending"])
+def test_the_page_runs_a_bounded_number_of_queries_whatever_the_size(
+    client: Client,
+    org: Organization,
+    admin: User,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+    query: str,
+) -> None:
+    group = GroupFactory(organization=org)
+    for member in MemberFactory.create_batch(300, organization=org):
+        GroupRelationship.objects.create(
+            organization=org,
+            uri=f"{member.uri}/rel",
+            group=group,
+            role=GroupRelationship.Role.MEMBER,
+            owner_uri=member.uri,
+            member=member,
+        )
+    InvitationFactory.create_batch(60, organization=org)
+    client.get(f"/members/{query}")  # the first request after sign-in also notes the session
+    with django_assert_max_num_queries(10):
+        client.get(f"/members/{query}")
+    with django_assert_max_num_queries(10):
+        client.get(f"/members/{query}", headers={"HX-Request": "true"})
