@@ -102,6 +102,30 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
         assert me.status_code == 200
         assert me.json()["resource"]["current_organization"].startswith(sandbox_url)
         assert checks["calendly"]["detail"].startswith(f"{sandbox_url}:")
+        assert "1 organization(s) connected" in checks["calendly"]["detail"]
+        assert "Connected " in printed
+
+        # The first sync of the demo organization ran in the background worker.
+        count_members = (
+            "from portal.directory.models import Member, SyncRun\n"
+            "synced = SyncRun.objects.filter(status='succeeded').count()\n"
+            "print(Member.objects.current().count(), synced)"
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            counted = subprocess.run(
+                [PYTHON, "manage.py", "shell", "-c", count_members],
+                cwd=ROOT,
+                env=demo_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout.split()[-2:]
+            if counted == ["250", "1"] or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert counted == ["250", "1"]
 
         # A task submitted from another process, like a page would, through the broker.
         probe = subprocess.run(

@@ -321,3 +321,22 @@ def test_a_role_change_is_recorded_for_doing_in_calendly(connected: Connected) -
     entry = AuditEntry.objects.get(action=Action.CHANGE_REQUESTED)
     assert entry.after == {"change": "Make admin"}
     assert entry.target_id == str(person.pk)
+
+
+def test_the_members_pages_never_call_calendly(connected: Connected) -> None:
+    person = Member.objects.filter(organization=connected.org).first()
+    assert person is not None
+    connected.sandbox.requests.reset()
+    for url in (
+        "/members/",
+        "/members/?q=a&sort=-name",
+        "/members/?status=pending",
+        "/members/export.csv",
+        f"/members/{person.pk}",
+        f"/members/{person.pk}/remove",
+    ):
+        response = connected.client.get(url)
+        assert response.status_code == 200, url
+        if response.streaming:
+            b"".join(response.streaming_content)  # type: ignore[arg-type]
+    assert connected.sandbox.requests.total() == 0

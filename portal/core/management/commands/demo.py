@@ -76,6 +76,20 @@ class Command(BaseCommand):
                 f"Calendly sandbox at {sandbox_url} with {members} members; "
                 f"owner's personal access token: {sandbox['owner_token']}"
             )
+            # Connect the demo organization with the owner's token; the first sync waits in
+            # the queue for the worker started next. Signing in as anyone from the sandbox's
+            # consent page then shows a populated organization.
+            connected = subprocess.run(
+                [sys.executable, "manage.py", "connect", "--token", sandbox["owner_token"]],
+                cwd=settings.BASE_DIR,
+                env=self.child_env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if connected.returncode:
+                raise CommandError(f"Connecting the demo organization failed:\n{connected.stderr}")
+            self.stdout.write(connected.stdout.strip())
             self._start(
                 "worker",
                 [
