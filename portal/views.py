@@ -7,6 +7,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from portal import health
+from portal.accounts.models import Role, User
+from portal.directory.hygiene import hygiene
+from portal.directory.models import SyncRun
 from portal.health import Check
 
 
@@ -37,4 +40,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @login_not_required
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/home.html", {"checks": health.health()})
+    context: dict[str, object] = {"checks": health.health()}
+    user = request.user
+    if isinstance(user, User) and user.organization_id and user.has_role(Role.ADMIN):
+        context["hygiene"] = hygiene(user.organization_id)
+        context["last_sync"] = (
+            SyncRun.objects.filter(organization_id=user.organization_id)
+            .only("status", "finished_at", "error")
+            .first()
+        )
+    return render(request, "portal/home.html", context)

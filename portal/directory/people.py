@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.utils import timezone
 
-from portal.directory.models import Group, GroupRelationship, Invitation, Member
+from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member
 
 PAGE_SIZE = 50
 
@@ -67,6 +68,11 @@ class PeopleFilter(forms.Form):
         required=False, coerce=int, empty_value=None, choices=[], label="Group"
     )
     sort = forms.CharField(required=False, max_length=16)
+    # The hygiene panel's links: invitations waiting longer than N days, members hosting no
+    # active event type, people removed in the last N days.
+    older_than = forms.IntegerField(required=False, min_value=1, max_value=3650)
+    no_event_types = forms.BooleanField(required=False)
+    removed_within = forms.IntegerField(required=False, min_value=1, max_value=3650)
 
     def __init__(self, data: Any, *, groups: Iterable[Group]) -> None:
         super().__init__(data)
@@ -82,6 +88,9 @@ class Wanted:
     role: str
     group: int | None
     sort: str
+    older_than: int | None = None
+    no_event_types: bool = False
+    removed_within: int | None = None
 
     @property
     def is_invitations(self) -> bool:
@@ -93,11 +102,21 @@ class Wanted:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.role or self.group)
+        return bool(
+            self.q
+            or self.role
+            or self.group
+            or self.older_than
+            or self.no_event_types
+            or self.removed_within
+        )
 
     def query_items(self) -> dict[str, str]:
         items = {"q": self.q, "status": self.status, "role": self.role, "sort": self.sort}
         items["group"] = "" if self.group is None else str(self.group)
+        items["older_than"] = str(self.older_than or "")
+        items["no_event_types"] = "1" if self.no_event_types else ""
+        items["removed_within"] = str(self.removed_within or "")
         return {key: value for key, value in items.items() if value}
 
 
@@ -114,6 +133,9 @@ def wanted_from(form: PeopleFilter) -> Wanted:
         role=data.get("role") or "",
         group=data.get("group"),
         sort=sort if sort in sorts else "",
+        older_than=data.get("older_than"),
+        no_event_types=bool(data.get("no_event_types")),
+        removed_within=data.get("removed_within"),
     )
 
 
@@ -126,6 +148,9 @@ def rows(organization_id: int, wanted: Wanted) -> tuple[QuerySet[Any], QuerySet[
         selected = every
         if wanted.q:
             selected = selected.filter(email__icontains=wanted.q)
+        if wanted.older_than:
+            cutoff = timezone.now() - timedelta(days=wanted.older_than)
+            selected = selected.filter(calendly_created_at__lt=cutoff)
         order = INVITATION_SORTS.get(wanted.sort, ("-calendly_created_at", "email"))
         return selected.order_by(*order), every
 
@@ -137,6 +162,11 @@ def rows(organization_id: int, wanted: Wanted) -> tuple[QuerySet[Any], QuerySet[
         selected = selected.filter(search_text__contains=wanted.q.lower())
     if wanted.role:
         selected = selected.filter(role=wanted.role)
+    if wanted.no_event_types:
+        selected = without_active_event_types(selected)
+    if wanted.removed_within:
+        since = timezone.now() - timedelta(days=wanted.removed_within)
+        selected = selected.filter(removed_at__gte=since)
     if wanted.group is not None:
         # EXISTS rather than a join: no duplicate rows, so no DISTINCT to undo them.
         in_group = GroupRelationship.objects.current().filter(
@@ -182,6 +212,14 @@ class Links:
             )
             links[key] = {"url": f"?{query}", "aria": state}
         return links
+
+
+def without_active_event_types(members: QuerySet[Member]) -> QuerySet[Member]:
+    """Members who neither own nor host an active event type."""
+    active = EventType.objects.current().filter(active=True)
+    return members.exclude(Exists(active.filter(profile_owner_uri=OuterRef("user_uri")))).exclude(
+        Exists(active.filter(hosts=OuterRef("pk")))
+    )
 
 
 class _Echo:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from portal.accounts.models import Organization, Role, User
-from portal.directory.models import EventTypeHost, GroupRelationship, Invitation, Member
+from portal.directory.models import EventTypeHost, GroupRelationship, Invitation, Member, SyncRun
 from tests.factories import (
     EventTypeFactory,
     GroupFactory,
@@ -200,3 +200,47 @@ def test_the_page_runs_a_bounded_number_of_queries_whatever_the_size(
         client.get(f"/members/{query}")
     with django_assert_max_num_queries(10):
         client.get(f"/members/{query}", headers={"HX-Request": "true"})
+
+
+def test_the_dashboard_counts_what_needs_an_admins_look_and_links_to_it(
+    client: Client, org: Organization, admin: User
+) -> None:
+    now = timezone.now()
+    SyncRun.objects.create(organization=org, trigger="manual", status="succeeded", finished_at=now)
+    InvitationFactory(
+        organization=org, email="week@x.test", calendly_created_at=now - timedelta(days=8)
+    )
+    InvitationFactory(
+        organization=org, email="month@x.test", calendly_created_at=now - timedelta(days=40)
+    )
+    InvitationFactory(
+        organization=org, email="fresh@x.test", calendly_created_at=now - timedelta(days=1)
+    )
+    InvitationFactory(organization=org, status=Invitation.Status.DECLINED)
+    busy = MemberFactory(organization=org, name="Busy")
+    EventTypeFactory(organization=org, profile_owner_uri=busy.user_uri)
+    host = MemberFactory(organization=org, name="Host")
+    pool = EventTypeFactory(organization=org, pooling_type="round_robin")
+    EventTypeHost.objects.create(event_type=pool, member=host)
+    idle = MemberFactory(organization=org, name="Idle")
+    EventTypeFactory(organization=org, profile_owner_uri=idle.user_uri, active=False)
+    MemberFactory(organization=org, name="Left", removed_at=now - timedelta(days=3))
+    MemberFactory(organization=org, name="Long gone", removed_at=now - timedelta(days=90))
+
+    items = {item.label: item for item in client.get("/").context["hygiene"]}
+
+    assert items["Invitations pending more than 7 days"].count == 2
+    assert items["Invitations pending more than 30 days"].count == 1
+    assert items["Declined invitations"].count == 1
+    assert items["Members with no active event type"].count == 1
+    assert items["People removed in the last 30 days"].count == 1
+    # Every number leads to exactly the rows it counted.
+    for item in items.values():
+        assert len(client.get(item.url).context["page"].object_list) == item.count, item.label
+    assert names(client.get(items["Members with no active event type"].url)) == ["Idle"]
+
+
+def test_the_dashboard_shows_no_numbers_before_the_first_sync(
+    client: Client, org: Organization, admin: User
+) -> None:
+    assert "these numbers appear after the first sync" in client.get("/").content.decode()
