@@ -223,6 +223,19 @@ class EventType(Mirrored):
     def __str__(self) -> str:
         return self.name or self.slug or self.uri
 
+    KIND_LABELS = {
+        "round_robin": "Round robin",
+        "collective": "Collective",
+        "multi_pool": "Multi-pool",
+        "solo": "One-on-one",
+        "group": "Group",
+    }
+
+    @property
+    def kind_label(self) -> str:
+        key = self.pooling_type or self.kind
+        return self.KIND_LABELS.get(key, key.replace("_", " ").capitalize())
+
 
 class EventTypeHost(models.Model):
     """Who hosts an event type (Calendly's event type memberships)."""

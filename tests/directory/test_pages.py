@@ -151,6 +151,7 @@ def test_the_member_page_shows_groups_event_types_and_invitations(
     assert "Engines (group admin)" in page
     assert "Intro with Ada" in page
     assert "Team demo" in page
+    assert "Round robin" in page
     assert "Someone else" not in page
     assert f'data-copy="{solo.scheduling_url}"' in page
     assert "Accepted" in page
