@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
 from portal.accounts.models import Role
 
@@ -37,6 +37,20 @@ def allow(*roles: Role) -> Callable[[View], View]:
         return view
 
     return decorate
+
+
+def organization_id(request: HttpRequest) -> int:
+    """The signed-in person's organization: where every query of a role-gated view starts.
+
+    Roles require an organization, so a view that passed the role check always has one; this
+    keeps that promise locally (404, not a crash) instead of trusting it from afar.
+    """
+    from portal.accounts.models import User
+
+    user = request.user
+    if not isinstance(user, User) or user.organization_id is None:
+        raise Http404("No organization")
+    return user.organization_id
 
 
 def signed_in[V: Callable[..., Any]](view: V) -> V:

@@ -6,7 +6,6 @@ map to one table each: active and removed members, pending and declined invitati
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -17,6 +16,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
+from portal import csvexport
 from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member
 
 PAGE_SIZE = 50
@@ -222,54 +222,34 @@ def without_active_event_types(members: QuerySet[Member]) -> QuerySet[Member]:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_lines(selected: QuerySet[Any], wanted: Wanted) -> Iterator[str]:
-    writer = csv.writer(_Echo())
     if wanted.is_invitations:
-        yield writer.writerow(["email", "status", "invited (UTC)", "last sent (UTC)"])
-        for invitation in selected.iterator(chunk_size=2000):
-            yield writer.writerow(
-                _cell(value)
-                for value in (
-                    invitation.email,
-                    invitation.status,
-                    _utc(invitation.calendly_created_at),
-                    _utc(invitation.last_sent_at),
-                )
-            )
-        return
-    yield writer.writerow(["name", "email", "role", "groups", "joined (UTC)", "removed (UTC)"])
-    # Prefetching works in chunks with iterator(chunk_size), so the export stays flat in memory.
-    for member in selected.iterator(chunk_size=2000):
-        groups = "; ".join(
-            relationship.group.name
-            for relationship in member.current_groups
-            if relationship.role == GroupRelationship.Role.MEMBER
+        return csvexport.lines(
+            ["email", "status", "invited (UTC)", "last sent (UTC)"],
+            (
+                (i.email, i.status, _utc(i.calendly_created_at), _utc(i.last_sent_at))
+                for i in selected.iterator(chunk_size=2000)
+            ),
         )
-        yield writer.writerow(
-            _cell(value)
-            for value in (
+    # Prefetching works in chunks with iterator(chunk_size), so the export stays flat in memory.
+    return csvexport.lines(
+        ["name", "email", "role", "groups", "joined (UTC)", "removed (UTC)"],
+        (
+            (
                 member.name,
                 member.email,
                 member.role,
-                groups,
+                "; ".join(
+                    r.group.name
+                    for r in member.current_groups
+                    if r.role == GroupRelationship.Role.MEMBER
+                ),
                 _utc(member.calendly_created_at),
                 _utc(member.removed_at),
             )
-        )
+            for member in selected.iterator(chunk_size=2000)
+        ),
+    )
 
 
 def _utc(moment: Any) -> str:

@@ -3,26 +3,20 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal import audit
+from portal.accounts import roles
 from portal.accounts.models import Role, User
 from portal.accounts.roles import allow
 from portal.audit.models import AuditEntry
 from portal.directory import actions, people
 from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member, SyncRun
 from portal.htmx import HtmxHttpRequest, render_page
-
-
-def _organization_id(request: HttpRequest) -> int:
-    user = request.user
-    if not isinstance(user, User) or user.organization_id is None:
-        raise Http404("No organization")
-    return user.organization_id
 
 
 def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
@@ -37,7 +31,7 @@ def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def members(request: HtmxHttpRequest) -> HttpResponse:
-    organization_id = _organization_id(request)
+    organization_id = roles.organization_id(request)
     groups = Group.objects.current().filter(organization_id=organization_id).order_by("name")
     form = people.PeopleFilter(request.GET, groups=groups)
     wanted = people.wanted_from(form)
@@ -61,7 +55,7 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def export(request: HttpRequest) -> StreamingHttpResponse:
-    organization_id = _organization_id(request)
+    organization_id = roles.organization_id(request)
     groups = Group.objects.current().filter(organization_id=organization_id)
     wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups))
     selected, _ = people.rows(organization_id, wanted)
@@ -76,7 +70,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def member(request: HttpRequest, pk: int) -> HttpResponse:
-    organization_id = _organization_id(request)
+    organization_id = roles.organization_id(request)
     # Another organization's member is simply not found.
     person = get_object_or_404(Member, pk=pk, organization_id=organization_id)
     relationships = (
@@ -160,7 +154,7 @@ def invite(request: HttpRequest) -> HttpResponse:
 def revoke_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person(request)
     invitation = get_object_or_404(
-        Invitation, pk=pk, organization_id=_organization_id(request), removed_at__isnull=True
+        Invitation, pk=pk, organization_id=roles.organization_id(request), removed_at__isnull=True
     )
     resend = request.GET.get("then") == "resend" or request.POST.get("then") == "resend"
     if request.method == "GET":
@@ -200,7 +194,7 @@ def revoke_invitation(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person(request)
-    organization_id = _organization_id(request)
+    organization_id = roles.organization_id(request)
     member = get_object_or_404(Member, pk=pk, organization_id=organization_id)
     refusal = actions.removal_refusal(member=member, actor=person)
     if request.method == "POST" and refusal is None:
@@ -238,7 +232,7 @@ def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
 def note_change(request: HttpRequest, pk: int) -> HttpResponse:
     """Roles and groups change only in Calendly's admin center; the portal records the intent."""
     person = _person(request)
-    member = get_object_or_404(Member, pk=pk, organization_id=_organization_id(request))
+    member = get_object_or_404(Member, pk=pk, organization_id=roles.organization_id(request))
     change = request.POST.get("change", "").strip()[:500]
     if not change:
         messages.error(request, "Describe the change to record it.")
