@@ -12,11 +12,7 @@ from portal import audit
 from portal.accounts import actions
 from portal.accounts.models import Connection, Role, User
 from portal.accounts.roles import ALL_ROLES, allow, signed_in
-
-
-def _person(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
+from portal.accounts.roles import person as _person
 
 
 @login_not_required

@@ -11,8 +11,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from portal import audit
 from portal.accounts import roles
-from portal.accounts.models import Role, User
+from portal.accounts.models import Role
 from portal.accounts.roles import allow
+from portal.accounts.roles import person as _person
 from portal.audit.models import AuditEntry
 from portal.directory import actions, people
 from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member, SyncRun
@@ -111,11 +112,6 @@ def member(request: HttpRequest, pk: int) -> HttpResponse:
 # -- actions (admins) -------------------------------------------------------------------------
 
 CALENDLY_ADMIN_CENTER = "https://calendly.com/app/admin/users"
-
-
-def _person(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 @allow(Role.ADMIN)
