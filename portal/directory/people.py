@@ -6,20 +6,34 @@ map to one table each: active and removed members, pending and declined invitati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from math import ceil
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django import forms
+from django.db import connections
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from portal import csvexport
-from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member
+from portal.directory.models import (
+    EventType,
+    Group,
+    GroupRelationship,
+    Invitation,
+    Member,
+)
 
 PAGE_SIZE = 50
+# A search counts its matches exactly up to here, then says "more than": counting every
+# match of a two-letter search in a 10,000-member organization would cost more than the
+# rest of the page together, and nobody pages through ten pages of people to find one.
+COUNT_LIMIT = 500
 
 
 class Status:
@@ -74,11 +88,54 @@ class PeopleFilter(forms.Form):
     no_event_types = forms.BooleanField(required=False)
     removed_within = forms.IntegerField(required=False, min_value=1, max_value=3650)
 
-    def __init__(self, data: Any, *, groups: Iterable[Group]) -> None:
+    def __init__(self, data: Any, *, groups: Iterable[tuple[int, str]]) -> None:
         super().__init__(data)
         group_field = self.fields["group"]
         assert isinstance(group_field, forms.TypedChoiceField)
-        group_field.choices = [("", "Any group"), *((g.pk, g.name) for g in groups)]
+        group_field.choices = [("", "Any group"), *groups]
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The organization's current groups, and who is in which, as the members list shows."""
+
+    choices: list[tuple[int, str]]  # (id, name), by name: the group filter's options
+    of_member: dict[int, tuple[tuple[str, bool], ...]]  # member id: (group name, is its admin)
+
+
+def groups(organization_id: int, latest_sync: Mapping[str, Any] | None) -> Groups:
+    """The organization's groups, kept in this process while its latest sync run stays as it
+    is. Only a sync writes groups and group relationships (Calendly's API cannot change
+    them), so a new run, or the running one finishing, is when they are read afresh.
+    """
+    state = f"{latest_sync['pk']}-{latest_sync['status']}" if latest_sync else "never"
+    return _groups(organization_id, state)
+
+
+@lru_cache(maxsize=32)
+def _groups(organization_id: int, state: str) -> Groups:
+    choices = list(
+        Group.objects.current()
+        .filter(organization_id=organization_id)
+        .order_by("name")
+        .values_list("pk", "name")
+    )
+    names = dict(choices)
+    of_member: dict[int, list[tuple[str, bool]]] = defaultdict(list)
+    relationships = GroupRelationship.objects.current().filter(
+        organization_id=organization_id, member__isnull=False
+    )
+    for member_id, group_id, role in relationships.values_list("member_id", "group_id", "role"):
+        if group_id in names:
+            of_member[member_id].append((names[group_id], role == GroupRelationship.Role.ADMIN))
+    return Groups(
+        choices,
+        {member: tuple(sorted(found, key=_casefolded)) for member, found in of_member.items()},
+    )
+
+
+def _casefolded(group: tuple[str, bool]) -> str:
+    return group[0].casefold()
 
 
 @dataclass(frozen=True)
@@ -99,6 +156,15 @@ class Wanted:
     @property
     def is_removed(self) -> bool:
         return self.status == Status.REMOVED
+
+    @property
+    def status_noun(self) -> str:
+        """What one row is, in the count line: "member", "pending invitation", ..."""
+        return {
+            Status.PENDING: "pending invitation",
+            Status.DECLINED: "declined invitation",
+            Status.REMOVED: "removed member",
+        }.get(self.status, "member")
 
     @property
     def filtered(self) -> bool:
@@ -174,14 +240,182 @@ def rows(organization_id: int, wanted: Wanted) -> tuple[QuerySet[Any], QuerySet[
         )
         selected = selected.filter(Exists(in_group))
     order = MEMBER_SORTS.get(wanted.sort, ("name", "email"))
-    selected = selected.order_by(*order).prefetch_related(
-        Prefetch(
-            "group_relationships",
-            queryset=GroupRelationship.objects.current().select_related("group"),
-            to_attr="current_groups",
+    return selected.order_by(*order), every
+
+
+class MemberRow(NamedTuple):
+    """One line of the members list: only what it shows, read as plain values."""
+
+    pk: int
+    name: str
+    email: str
+    role: str
+    joined: datetime | None
+    removed: datetime | None
+    groups: tuple[tuple[str, bool], ...] = ()  # (group name, whether they are its admin)
+
+
+class InvitationRow(NamedTuple):
+    pk: int
+    email: str
+    invited: datetime | None
+    last_sent: datetime | None
+
+
+def invitation_rows(found: list[tuple[Any, ...]]) -> list[InvitationRow]:
+    return [InvitationRow._make(row) for row in found]
+
+
+MEMBER_COLUMNS = ("pk", "name", "email", "role", "calendly_created_at", "removed_at")
+INVITATION_COLUMNS = ("pk", "email", "calendly_created_at", "last_sent_at")
+
+
+class CompiledList:
+    """A filtered, ordered list whose SQL the ORM builds once per request.
+
+    (The SQL put around the ORM's statement is text of our own: LIMIT, COUNT, column
+    positions. Every value goes in as a parameter.)
+
+    A page runs that statement with LIMIT/OFFSET; counting the matches wraps it in COUNT(*).
+    Building a query costs more Python than the database spends answering it here, so the
+    statement is built once and reused, and a search's page and count come in one query.
+    """
+
+    def __init__(self, selected: QuerySet[Any], columns: tuple[str, ...]) -> None:
+        self.selected = selected.values_list(*columns)
+        self.sql, self.params = self.selected.query.sql_with_params()
+        self.connection = connections[selected.db]
+        # The list's order by column position, to restate it around the statement; empty
+        # when it sorts by something it does not select.
+        order = [f for f in self.selected.query.order_by if isinstance(f, str)]
+        known = len(order) == len(self.selected.query.order_by)
+        self.order = ""
+        if order and known and all(f.lstrip("-") in columns for f in order):
+            self.order = ", ".join(
+                f"{columns.index(f.lstrip('-')) + 1}{' DESC' if f.startswith('-') else ''}"
+                for f in order
+            )
+
+    def slice(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
+        return self._rows(f"{self.sql} LIMIT %s OFFSET %s", (*self.params, limit, offset))
+
+    def counted_slice(
+        self, offset: int, limit: int, count_limit: int
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """A slice lying within the first `count_limit` matches, and how many rows match up
+        to `count_limit`, in one query: the first matches in order, counted by a window
+        function, then cut to the slice."""
+        if offset + limit > count_limit or not self.order:
+            raise ValueError("the slice must lie within the counted matches, in a known order")
+        rows = self._rows(
+            f"SELECT *, COUNT(*) OVER () FROM ({self.sql} LIMIT %s) AS matching "  # noqa: S608
+            f"ORDER BY {self.order} LIMIT %s OFFSET %s",
+            (*self.params, count_limit, limit, offset),
         )
+        return [row[:-1] for row in rows], (rows[0][-1] if rows else 0)
+
+    def count(self, limit: int | None = None) -> int:
+        """How many rows match; with `limit`, counting stops there."""
+        # Unordered: the database need not sort, or walk an index in order, to count.
+        sql, params = self.selected.order_by().query.sql_with_params()
+        if limit is not None:
+            sql, params = f"{sql} LIMIT %s", (*params, limit)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS matching", params)  # noqa: S608
+            counted: int = cursor.fetchone()[0]
+            return counted
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if self.connection.features.supports_timezones:
+            return rows
+        # SQLite (the demo) returns naive datetimes, in UTC.
+        return [_aware_datetimes(row) for row in rows]
+
+
+def _aware_datetimes(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+        for value in row
     )
-    return selected, every
+
+
+def member_rows(found: list[tuple[Any, ...]], groups: Groups) -> list[MemberRow]:
+    return [MemberRow._make((*row, groups.of_member.get(row[0], ()))) for row in found]
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """One page of a list, and how many rows match in all (exactly, or "more than")."""
+
+    rows: list[Any]
+    number: int
+    has_next: bool
+    count: int
+    more: bool = False  # counting stopped at `count`: more than that match
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def num_pages(self) -> int | None:
+        """None while the count is only a lower bound."""
+        return None if self.more else max(1, ceil(self.count / PAGE_SIZE))
+
+
+def results_page(
+    compiled: CompiledList,
+    page: str | None,
+    *,
+    exact: bool,
+    shape: Callable[[list[tuple[Any, ...]]], list[Any]] = list,
+) -> ResultsPage:
+    """The requested page, read as PAGE_SIZE + 1 rows to learn whether more follow, and
+    turned into display rows by `shape`.
+
+    Matches are counted only when more follow, and exactly only when `exact`; otherwise up
+    to COUNT_LIMIT (or the page's end, deeper in), so a short search never walks the whole
+    organization just to print a number.
+    """
+    number = int(page) if page and page.isdecimal() and 0 < int(page) < 10**6 else 1
+    offset = (number - 1) * PAGE_SIZE
+    counted = None
+    if not exact and compiled.order and offset + PAGE_SIZE < COUNT_LIMIT:
+        rows, counted = compiled.counted_slice(offset, PAGE_SIZE + 1, COUNT_LIMIT + 1)
+    else:
+        rows = compiled.slice(offset, PAGE_SIZE + 1)
+    if not rows and number > 1:
+        # Past the end (an old link; the list shrank since): the last page instead.
+        number = max(1, ceil(compiled.count() / PAGE_SIZE))
+        offset, counted = (number - 1) * PAGE_SIZE, None
+        rows = compiled.slice(offset, PAGE_SIZE + 1)
+    has_next = len(rows) > PAGE_SIZE
+    rows = shape(rows[:PAGE_SIZE])
+    seen = offset + len(rows)
+    if not has_next:
+        return ResultsPage(rows, number, has_next, seen)
+    if exact:
+        return ResultsPage(rows, number, has_next, compiled.count())
+    # Counted up to COUNT_LIMIT with the page; deeper in, up to the page's end.
+    limit = max(COUNT_LIMIT, seen)
+    if counted is None:
+        counted = compiled.count(limit + 1)
+    return ResultsPage(rows, number, has_next, min(counted, limit), more=counted > limit)
 
 
 class Links:
@@ -232,6 +466,13 @@ def csv_lines(selected: QuerySet[Any], wanted: Wanted) -> Iterator[str]:
             ),
         )
     # Prefetching works in chunks with iterator(chunk_size), so the export stays flat in memory.
+    selected = selected.prefetch_related(
+        Prefetch(
+            "group_relationships",
+            queryset=GroupRelationship.objects.current().select_related("group"),
+            to_attr="current_groups",
+        )
+    )
     return csvexport.lines(
         ["name", "email", "role", "groups", "joined (UTC)", "removed (UTC)"],
         (

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,16 +19,20 @@ from portal.accounts.roles import allow
 from portal.accounts.roles import person as _person
 from portal.audit.models import AuditEntry
 from portal.directory import actions, people
-from portal.directory.models import EventType, Group, GroupRelationship, Invitation, Member, SyncRun
+from portal.directory.models import EventType, GroupRelationship, Invitation, Member, SyncRun
 from portal.htmx import HtmxHttpRequest, render_page
 
 
-def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
+def _sync_state(organization_id: int) -> dict[str, Mapping[str, Any] | None]:
     # The newest run says whether one is going on or failed; the newest successful one is
-    # what the list shows. Both from one query over the latest few runs.
-    recent = list(SyncRun.objects.filter(organization_id=organization_id)[:20])
-    latest = recent[0] if recent else None
-    good = next((run for run in recent if run.status == SyncRun.Status.SUCCEEDED), None)
+    # what the list shows. Usually they are the same run: one query, of the fields shown.
+    runs = SyncRun.objects.filter(organization_id=organization_id).values(
+        "pk", "status", "error", "finished_at", "notes"
+    )
+    latest = next(iter(runs[:1]), None)
+    good = latest
+    if latest is not None and latest["status"] != SyncRun.Status.SUCCEEDED:
+        good = next(iter(runs.filter(status=SyncRun.Status.SUCCEEDED)[:1]), None)
     return {"latest_sync": latest, "last_good_sync": good}
 
 
@@ -33,22 +40,33 @@ def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
 @require_safe
 def members(request: HtmxHttpRequest) -> HttpResponse:
     organization_id = roles.organization_id(request)
-    groups = Group.objects.current().filter(organization_id=organization_id).order_by("name")
-    form = people.PeopleFilter(request.GET, groups=groups)
+    sync_state = _sync_state(organization_id)
+    groups = people.groups(organization_id, sync_state["latest_sync"])
+    form = people.PeopleFilter(request.GET, groups=groups.choices)
     wanted = people.wanted_from(form)
     selected, every = people.rows(organization_id, wanted)
-    page = Paginator(selected, people.PAGE_SIZE).get_page(request.GET.get("page"))
-    total = every.count() if wanted.filtered else page.paginator.count
+    columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
+    # Unfiltered, the count is the list's size and worth knowing exactly; a search says
+    # "more than 1,000" rather than counting every match.
+    results = people.results_page(
+        people.CompiledList(selected, columns),
+        request.GET.get("page"),
+        exact=not wanted.filtered,
+        shape=people.invitation_rows
+        if wanted.is_invitations
+        else partial(people.member_rows, groups=groups),
+    )
     context = {
         "form": form,
         "wanted": wanted,
-        "page": page,
-        "total": total,
+        "results": results,
+        # An empty result: nobody matches these filters, or nobody is there at all?
+        "anyone": bool(results.rows) or (wanted.filtered and every.exists()),
         "links": people.Links(reverse("directory:members"), wanted),
         # Pending invitations can be revoked or sent again, by admins.
         "can_manage": wanted.status == people.Status.PENDING
         and _person(request).has_role(Role.ADMIN),
-        **_sync_state(organization_id),
+        **sync_state,
     }
     return render_page(request, "directory/members.html", "member-results", context)
 
@@ -57,8 +75,8 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
 @require_safe
 def export(request: HttpRequest) -> StreamingHttpResponse:
     organization_id = roles.organization_id(request)
-    groups = Group.objects.current().filter(organization_id=organization_id)
-    wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups))
+    groups = people.groups(organization_id, _sync_state(organization_id)["latest_sync"])
+    wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups.choices))
     selected, _ = people.rows(organization_id, wanted)
     response = StreamingHttpResponse(
         people.csv_lines(selected, wanted), content_type="text/csv; charset=utf-8"

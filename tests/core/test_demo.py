@@ -127,6 +127,35 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             time.sleep(1)
         assert counted == ["250", "1"]
 
+        # The members list's own SQL (a window-counted page, timestamps) runs on SQLite too.
+        members_page = (
+            "from django.test import Client\n"
+            "from django.test.utils import setup_test_environment\n"
+            "from portal.accounts.models import Organization, User\n"
+            "setup_test_environment()\n"
+            "org = Organization.objects.get()\n"
+            "admin = User.objects.create(username='demo-check', organization=org,"
+            " calendly_role='admin')\n"
+            "client = Client(SERVER_NAME='127.0.0.1')\n"
+            "client.force_login(admin)\n"
+            "page = client.get('/members/?q=a&sort=-joined&page=2')\n"
+            "results = page.context['results']\n"
+            "print('PAGE', page.status_code, len(results.rows), results.count,"
+            " results.rows[0].joined.utcoffset().total_seconds())\n"
+        )
+        shown = subprocess.run(
+            [PYTHON, "manage.py", "shell", "-c", members_page],
+            cwd=ROOT,
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        status, rows, count, offset = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
+        assert (status, rows, offset) == ("200", "50", "0.0"), shown
+        assert 100 < int(count) <= 250, shown
+
         # A task submitted from another process, like a page would, through the broker.
         probe = subprocess.run(
             [PYTHON, "manage.py", "probe_worker", "--timeout", "60"],

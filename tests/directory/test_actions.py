@@ -231,7 +231,7 @@ def test_revoking_a_pending_invitation(connected: Connected) -> None:
     assert connected.calendly_invitations("gone@example.com") == []
     invitation.refresh_from_db()
     assert invitation.removed_at is not None
-    assert "gone@example.com" not in [row.email for row in response.context["page"].object_list]
+    assert "gone@example.com" not in [row.email for row in response.context["results"].rows]
     assert AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).count() == 1
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from portal.accounts.models import Organization, Role, User
+from portal.directory import people
 from portal.directory.models import EventTypeHost, GroupRelationship, Invitation, Member, SyncRun
 from tests.factories import (
     EventTypeFactory,
@@ -38,8 +39,8 @@ def admin(client: Client, org: Organization) -> User:
 
 
 def names(response: object) -> list[str]:
-    page = response.context["page"]  # type: ignore[attr-defined]
-    return [row.name if hasattr(row, "name") else row.email for row in page.object_list]
+    results = response.context["results"]  # type: ignore[attr-defined]
+    return [row.name if hasattr(row, "name") else row.email for row in results.rows]
 
 
 def test_search_finds_part_of_a_name_or_an_email_in_any_case(
@@ -88,21 +89,52 @@ def test_sorting_follows_the_column_and_direction(
     assert names(client.get("/members/?sort=-joined")) == ["Al", "Cleo", "Bea"]
 
 
-def test_counts_say_how_many_match_out_of_how_many(
+def test_counts_say_how_many_match(client: Client, org: Organization, admin: User) -> None:
+    MemberFactory.create_batch(3, organization=org, name="Zed Person")
+    MemberFactory(organization=org, name="Olga")
+    MemberFactory(organization=org, name="Pat")
+    assert "5 members" in client.get("/members/").content.decode()
+    assert "3 members match" in client.get("/members/?q=zed").content.decode()
+    assert "1 member matches" in client.get("/members/?q=olga").content.decode()
+    assert "0 removed members match" in client.get("/members/?status=removed&q=x").content.decode()
+
+
+def test_a_search_counts_up_to_a_limit_then_says_more_than(
+    client: Client, org: Organization, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(people, "PAGE_SIZE", 2)
+    monkeypatch.setattr(people, "COUNT_LIMIT", 4)
+    MemberFactory.create_batch(7, organization=org, name="Zed Person")
+    searched = client.get("/members/?q=zed")
+    assert "More than 4 members match" in searched.content.decode()
+    assert searched.context["results"].num_pages is None
+    assert "Page 1</span>" in searched.content.decode()
+    # Deeper in, counting goes on to the page's end; the last page knows the total.
+    assert searched.context["results"].has_next
+    last = client.get("/members/?q=zed&page=4")
+    assert last.context["results"].count == 7
+    assert "Page 4 of 4" in last.content.decode()
+    # Unfiltered, the count is exact whatever the size.
+    assert "7 members" in client.get("/members/").content.decode()
+    assert "Page 1 of 4" in client.get("/members/").content.decode()
+
+
+def test_a_page_past_the_end_shows_the_last_page(
     client: Client, org: Organization, admin: User
 ) -> None:
-    MemberFactory.create_batch(3, organization=org, name="Zed Person")
-    MemberFactory.create_batch(2, organization=org, name="Other")
-    page = client.get("/members/?q=zed").content.decode()
-    assert "3 of 5" in page
+    MemberFactory.create_batch(60, organization=org)
+    response = client.get("/members/?page=9")
+    assert response.context["results"].number == 2
+    assert len(response.context["results"].rows) == 10
+    assert client.get("/members/?page=bogus").context["results"].number == 1
 
 
 def test_pages_hold_fifty_rows(client: Client, org: Organization, admin: User) -> None:
     MemberFactory.create_batch(120, organization=org)
     first = client.get("/members/")
-    assert len(first.context["page"].object_list) == 50
+    assert len(first.context["results"].rows) == 50
     assert "Page 1 of 3" in first.content.decode()
-    assert len(client.get("/members/?page=3").context["page"].object_list) == 20
+    assert len(client.get("/members/?page=3").context["results"].rows) == 20
 
 
 def test_htmx_requests_get_only_the_results(client: Client, org: Organization, admin: User) -> None:
@@ -237,7 +269,7 @@ def test_the_dashboard_counts_what_needs_an_admins_look_and_links_to_it(
     assert items["People removed in the last 30 days"].count == 1
     # Every number leads to exactly the rows it counted.
     for item in items.values():
-        assert len(client.get(item.url).context["page"].object_list) == item.count, item.label
+        assert len(client.get(item.url).context["results"].rows) == item.count, item.label
     assert names(client.get(items["Members with no active event type"].url)) == ["Idle"]
 
 
@@ -245,3 +277,38 @@ def test_the_dashboard_shows_no_numbers_before_the_first_sync(
     client: Client, org: Organization, admin: User
 ) -> None:
     assert "these numbers appear after the first sync" in client.get("/").content.decode()
+
+
+def test_rows_list_current_groups_and_group_admins(
+    client: Client, org: Organization, admin: User
+) -> None:
+    ada = MemberFactory(organization=org, name="Ada")
+    for name, role in (("support", "admin"), ("Sales", "member")):
+        GroupRelationship.objects.create(
+            organization=org,
+            uri=f"https://api.calendly.com/group_relationships/{name}",
+            group=GroupFactory(organization=org, name=name),
+            role=role,
+            owner_uri=ada.uri,
+            member=ada,
+        )
+    page = client.get("/members/").content.decode()
+    assert "<td>Sales, support (group admin)</td>" in page
+
+
+def test_groups_written_by_a_later_sync_appear_in_the_filter(
+    client: Client, org: Organization, admin: User
+) -> None:
+    now = timezone.now()
+    SyncRun.objects.create(organization=org, trigger="manual", status="succeeded", finished_at=now)
+    GroupFactory(organization=org, name="Engines")
+    assert "Engines" in client.get("/members/").content.decode()
+    # Only a sync writes groups; the list is read again when the latest run changes.
+    run = SyncRun.objects.create(organization=org, trigger="manual", status="running")
+    GroupFactory(organization=org, name="Looms")
+    run.status = SyncRun.Status.SUCCEEDED
+    run.finished_at = now
+    run.save()
+    page = client.get("/members/").content.decode()
+    assert "Engines" in page
+    assert "Looms" in page

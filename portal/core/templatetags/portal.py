@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django import template
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 register = template.Library()
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @register.simple_tag
@@ -19,9 +20,10 @@ def moment(value: datetime | None) -> SafeString | str:
     if value is None:
         return "—"
     utc = value.astimezone(UTC)
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{} UTC</time>',
-        utc.isoformat(),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-        f"{utc.day} {utc:%b %Y, %H:%M}",
+    iso = utc.isoformat()
+    # Digits, letters and punctuation of our own making: nothing here needs escaping. Sliced
+    # from the ISO form rather than strftime'd twice: list pages render hundreds of these.
+    return SafeString(
+        f'<time datetime="{iso}" title="{iso[:10]} {iso[11:19]} UTC">'
+        f"{utc.day} {MONTHS[utc.month - 1]} {utc.year}, {iso[11:16]} UTC</time>"
     )
