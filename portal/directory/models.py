@@ -251,3 +251,25 @@ class EventTypeHost(models.Model):
 
     def __str__(self) -> str:
         return f"member {self.member_id} hosts event type {self.event_type_id}"
+
+
+class MirrorTotal(models.Model):
+    """How many rows of each kind the mirror holds for an organization, kept by the database.
+
+    Triggers on the member and invitation tables (migration 0002) add and subtract as rows are
+    written, by a sync, an action or anything else, so the members page can say "42 of 1,317
+    members" without counting 1,317 rows on every keystroke. Kinds: "active" and "removed"
+    members; "pending", "accepted" and "declined" invitations that are not removed.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind"], name="one_total_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.n} {self.kind} in organization {self.organization_id}"

@@ -27,6 +27,7 @@ from portal.directory.models import (
     GroupRelationship,
     Invitation,
     Member,
+    MirrorTotal,
 )
 
 PAGE_SIZE = 50
@@ -37,6 +38,7 @@ COUNT_LIMIT = 500
 
 
 class Status:
+    # Also the MirrorTotal kinds the database counts them under.
     ACTIVE = "active"
     PENDING = "pending"
     DECLINED = "declined"
@@ -205,25 +207,23 @@ def wanted_from(form: PeopleFilter) -> Wanted:
     )
 
 
-def rows(organization_id: int, wanted: Wanted) -> tuple[QuerySet[Any], QuerySet[Any]]:
-    """The rows the filters select, and the whole set they were selected from."""
+def rows(organization_id: int, wanted: Wanted) -> QuerySet[Any]:
+    """The rows the filters select, in the order asked for."""
     if wanted.is_invitations:
-        every: QuerySet[Any] = Invitation.objects.filter(
+        selected: QuerySet[Any] = Invitation.objects.filter(
             organization_id=organization_id, status=wanted.status, removed_at__isnull=True
         )
-        selected = every
         if wanted.q:
             selected = selected.filter(email__icontains=wanted.q)
         if wanted.older_than:
             cutoff = timezone.now() - timedelta(days=wanted.older_than)
             selected = selected.filter(calendly_created_at__lt=cutoff)
         order = INVITATION_SORTS.get(wanted.sort, ("-calendly_created_at", "email"))
-        return selected.order_by(*order), every
+        return selected.order_by(*order)
 
-    every = Member.objects.filter(
+    selected = Member.objects.filter(
         organization_id=organization_id, removed_at__isnull=wanted.status != Status.REMOVED
     )
-    selected = every
     if wanted.q:
         selected = selected.filter(search_text__contains=wanted.q.lower())
     if wanted.role:
@@ -240,7 +240,7 @@ def rows(organization_id: int, wanted: Wanted) -> tuple[QuerySet[Any], QuerySet[
         )
         selected = selected.filter(Exists(in_group))
     order = MEMBER_SORTS.get(wanted.sort, ("name", "email"))
-    return selected.order_by(*order), every
+    return selected.order_by(*order)
 
 
 class MemberRow(NamedTuple):
@@ -271,20 +271,27 @@ INVITATION_COLUMNS = ("pk", "email", "calendly_created_at", "last_sent_at")
 
 
 class CompiledList:
-    """A filtered, ordered list whose SQL the ORM builds once per request.
-
-    (The SQL put around the ORM's statement is text of our own: LIMIT, COUNT, column
-    positions. Every value goes in as a parameter.)
+    """A filtered, ordered list whose SQL the ORM builds once per request, and the total it
+    was filtered from (a MirrorTotal kind).
 
     A page runs that statement with LIMIT/OFFSET; counting the matches wraps it in COUNT(*).
     Building a query costs more Python than the database spends answering it here, so the
-    statement is built once and reused, and a search's page and count come in one query.
+    statement is built once and reused, and a page, its count of matches and the total come
+    in one query. (The SQL put around the ORM's statement is text of our own: LIMIT, COUNT,
+    column positions, the totals table. Every value goes in as a parameter.)
     """
 
-    def __init__(self, selected: QuerySet[Any], columns: tuple[str, ...]) -> None:
+    def __init__(
+        self, selected: QuerySet[Any], columns: tuple[str, ...], total: tuple[int, str]
+    ) -> None:
         self.selected = selected.values_list(*columns)
         self.sql, self.params = self.selected.query.sql_with_params()
         self.connection = connections[selected.db]
+        table = self.connection.ops.quote_name(MirrorTotal._meta.db_table)
+        self.total_sql = (
+            f"COALESCE((SELECT n FROM {table} WHERE organization_id = %s AND kind = %s), 0)"  # noqa: S608
+        )
+        self.total_params = total
         # The list's order by column position, to restate it around the statement; empty
         # when it sorts by something it does not select.
         order = [f for f in self.selected.query.order_by if isinstance(f, str)]
@@ -301,18 +308,21 @@ class CompiledList:
 
     def counted_slice(
         self, offset: int, limit: int, count_limit: int
-    ) -> tuple[list[tuple[Any, ...]], int]:
-        """A slice lying within the first `count_limit` matches, and how many rows match up
-        to `count_limit`, in one query: the first matches in order, counted by a window
-        function, then cut to the slice."""
+    ) -> tuple[list[tuple[Any, ...]], int, int | None]:
+        """A slice lying within the first `count_limit` matches, how many rows match up to
+        `count_limit`, and the total (None when the slice is empty), in one query: the first
+        matches in order, counted by a window function, then cut to the slice."""
         if offset + limit > count_limit or not self.order:
             raise ValueError("the slice must lie within the counted matches, in a known order")
         rows = self._rows(
-            f"SELECT *, COUNT(*) OVER () FROM ({self.sql} LIMIT %s) AS matching "  # noqa: S608
+            f"SELECT *, COUNT(*) OVER (), {self.total_sql} "  # noqa: S608
+            f"FROM ({self.sql} LIMIT %s) AS matching "
             f"ORDER BY {self.order} LIMIT %s OFFSET %s",
-            (*self.params, count_limit, limit, offset),
+            (*self.total_params, *self.params, count_limit, limit, offset),
         )
-        return [row[:-1] for row in rows], (rows[0][-1] if rows else 0)
+        if not rows:
+            return [], 0, None
+        return [row[:-2] for row in rows], rows[0][-2], rows[0][-1]
 
     def count(self, limit: int | None = None) -> int:
         """How many rows match; with `limit`, counting stops there."""
@@ -320,10 +330,17 @@ class CompiledList:
         sql, params = self.selected.order_by().query.sql_with_params()
         if limit is not None:
             sql, params = f"{sql} LIMIT %s", (*params, limit)
+        return self._number(f"SELECT COUNT(*) FROM ({sql}) AS matching", params)  # noqa: S608
+
+    def total(self) -> int:
+        """How many rows the list was filtered from: the organization's members, say."""
+        return self._number(f"SELECT {self.total_sql}", self.total_params)
+
+    def _number(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.connection.cursor() as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS matching", params)  # noqa: S608
-            counted: int = cursor.fetchone()[0]
-            return counted
+            cursor.execute(sql, params)
+            number: int = cursor.fetchone()[0]
+            return number
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self.connection.cursor() as cursor:
@@ -348,12 +365,13 @@ def member_rows(found: list[tuple[Any, ...]], groups: Groups) -> list[MemberRow]
 
 @dataclass(frozen=True)
 class ResultsPage:
-    """One page of a list, and how many rows match in all (exactly, or "more than")."""
+    """One page of a list, how many rows match (exactly, or "more than"), and out of how many."""
 
     rows: list[Any]
     number: int
     has_next: bool
     count: int
+    total: int
     more: bool = False  # counting stopped at `count`: more than that match
 
     @property
@@ -382,40 +400,43 @@ def results_page(
     compiled: CompiledList,
     page: str | None,
     *,
-    exact: bool,
+    filtered: bool,
     shape: Callable[[list[tuple[Any, ...]]], list[Any]] = list,
 ) -> ResultsPage:
     """The requested page, read as PAGE_SIZE + 1 rows to learn whether more follow, and
     turned into display rows by `shape`.
 
-    Matches are counted only when more follow, and exactly only when `exact`; otherwise up
-    to COUNT_LIMIT (or the page's end, deeper in), so a short search never walks the whole
-    organization just to print a number.
+    Unfiltered, the matches are the total, which the database keeps. Filtered, they are
+    counted only when more follow than the page shows, and only up to COUNT_LIMIT (deeper
+    in, up to the page's end): a two-letter search never walks the whole organization just
+    to print a number.
     """
     number = int(page) if page and page.isdecimal() and 0 < int(page) < 10**6 else 1
     offset = (number - 1) * PAGE_SIZE
-    counted = None
-    if not exact and compiled.order and offset + PAGE_SIZE < COUNT_LIMIT:
-        rows, counted = compiled.counted_slice(offset, PAGE_SIZE + 1, COUNT_LIMIT + 1)
+    counted = total = None
+    if compiled.order and offset + PAGE_SIZE < COUNT_LIMIT:
+        rows, counted, total = compiled.counted_slice(offset, PAGE_SIZE + 1, COUNT_LIMIT + 1)
     else:
         rows = compiled.slice(offset, PAGE_SIZE + 1)
+    if total is None:
+        total = compiled.total()
     if not rows and number > 1:
         # Past the end (an old link; the list shrank since): the last page instead.
-        number = max(1, ceil(compiled.count() / PAGE_SIZE))
+        matches = compiled.count() if filtered else total
+        number = max(1, ceil(matches / PAGE_SIZE))
         offset, counted = (number - 1) * PAGE_SIZE, None
         rows = compiled.slice(offset, PAGE_SIZE + 1)
     has_next = len(rows) > PAGE_SIZE
     rows = shape(rows[:PAGE_SIZE])
     seen = offset + len(rows)
+    if not filtered:
+        return ResultsPage(rows, number, has_next, total, total)
     if not has_next:
-        return ResultsPage(rows, number, has_next, seen)
-    if exact:
-        return ResultsPage(rows, number, has_next, compiled.count())
-    # Counted up to COUNT_LIMIT with the page; deeper in, up to the page's end.
+        return ResultsPage(rows, number, has_next, seen, total)
     limit = max(COUNT_LIMIT, seen)
     if counted is None:
         counted = compiled.count(limit + 1)
-    return ResultsPage(rows, number, has_next, min(counted, limit), more=counted > limit)
+    return ResultsPage(rows, number, has_next, min(counted, limit), total, more=counted > limit)
 
 
 class Links:

@@ -44,14 +44,12 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
     groups = people.groups(organization_id, sync_state["latest_sync"])
     form = people.PeopleFilter(request.GET, groups=groups.choices)
     wanted = people.wanted_from(form)
-    selected, every = people.rows(organization_id, wanted)
+    selected = people.rows(organization_id, wanted)
     columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
-    # Unfiltered, the count is the list's size and worth knowing exactly; a search says
-    # "more than 1,000" rather than counting every match.
     results = people.results_page(
-        people.CompiledList(selected, columns),
+        people.CompiledList(selected, columns, total=(organization_id, wanted.status)),
         request.GET.get("page"),
-        exact=not wanted.filtered,
+        filtered=wanted.filtered,
         shape=people.invitation_rows
         if wanted.is_invitations
         else partial(people.member_rows, groups=groups),
@@ -61,7 +59,7 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
         "wanted": wanted,
         "results": results,
         # An empty result: nobody matches these filters, or nobody is there at all?
-        "anyone": bool(results.rows) or (wanted.filtered and every.exists()),
+        "anyone": results.total > 0,
         "links": people.Links(reverse("directory:members"), wanted),
         # Pending invitations can be revoked or sent again, by admins.
         "can_manage": wanted.status == people.Status.PENDING
@@ -77,7 +75,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     organization_id = roles.organization_id(request)
     groups = people.groups(organization_id, _sync_state(organization_id)["latest_sync"])
     wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups.choices))
-    selected, _ = people.rows(organization_id, wanted)
+    selected = people.rows(organization_id, wanted)
     response = StreamingHttpResponse(
         people.csv_lines(selected, wanted), content_type="text/csv; charset=utf-8"
     )

@@ -140,7 +140,7 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             "client.force_login(admin)\n"
             "page = client.get('/members/?q=a&sort=-joined&page=2')\n"
             "results = page.context['results']\n"
-            "print('PAGE', page.status_code, len(results.rows), results.count,"
+            "print('PAGE', page.status_code, len(results.rows), results.count, results.total,"
             " results.rows[0].joined.utcoffset().total_seconds())\n"
         )
         shown = subprocess.run(
@@ -152,8 +152,8 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             timeout=60,
             check=True,
         ).stdout
-        status, rows, count, offset = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
-        assert (status, rows, offset) == ("200", "50", "0.0"), shown
+        status, rows, count, total, offset = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
+        assert (status, rows, total, offset) == ("200", "50", "250", "0.0"), shown
         assert 100 < int(count) <= 250, shown
 
         # A task submitted from another process, like a page would, through the broker.

@@ -94,9 +94,10 @@ def test_counts_say_how_many_match(client: Client, org: Organization, admin: Use
     MemberFactory(organization=org, name="Olga")
     MemberFactory(organization=org, name="Pat")
     assert "5 members" in client.get("/members/").content.decode()
-    assert "3 members match" in client.get("/members/?q=zed").content.decode()
-    assert "1 member matches" in client.get("/members/?q=olga").content.decode()
-    assert "0 removed members match" in client.get("/members/?status=removed&q=x").content.decode()
+    assert "3 of 5 members" in client.get("/members/?q=zed").content.decode()
+    assert "1 of 5 members" in client.get("/members/?q=olga").content.decode()
+    MemberFactory(organization=org, name="Quinn", removed_at=timezone.now())
+    assert "0 of 1 removed member" in client.get("/members/?status=removed&q=zzz").content.decode()
 
 
 def test_a_search_counts_up_to_a_limit_then_says_more_than(
@@ -106,7 +107,7 @@ def test_a_search_counts_up_to_a_limit_then_says_more_than(
     monkeypatch.setattr(people, "COUNT_LIMIT", 4)
     MemberFactory.create_batch(7, organization=org, name="Zed Person")
     searched = client.get("/members/?q=zed")
-    assert "More than 4 members match" in searched.content.decode()
+    assert "More than 4 of 7 members match" in searched.content.decode()
     assert searched.context["results"].num_pages is None
     assert "Page 1</span>" in searched.content.decode()
     # Deeper in, counting goes on to the page's end; the last page knows the total.
@@ -114,7 +115,7 @@ def test_a_search_counts_up_to_a_limit_then_says_more_than(
     last = client.get("/members/?q=zed&page=4")
     assert last.context["results"].count == 7
     assert "Page 4 of 4" in last.content.decode()
-    # Unfiltered, the count is exact whatever the size.
+    # Unfiltered, the count is the total the database keeps, exact whatever the size.
     assert "7 members" in client.get("/members/").content.decode()
     assert "Page 1 of 4" in client.get("/members/").content.decode()
 

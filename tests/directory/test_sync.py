@@ -37,6 +37,7 @@ from portal.directory.sync import (
     start_sync,
     sync_organization,
 )
+from tests.directory.test_totals import counted, kept
 from tests.factories import OrganizationFactory, UserFactory
 from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
@@ -298,6 +299,9 @@ def test_a_member_removed_in_calendly_shows_as_removed_and_loses_portal_access(
     assert Member.objects.current().filter(organization=organization).count() == (
         len(calendly.org_memberships(calendly.org_uuid))
     )
+    # The totals the members page shows moved with the rows.
+    assert kept(organization) == counted(organization)
+    assert kept(organization)["removed"] == 1
     leaver_account.refresh_from_db()
     assert not leaver_account.is_active
     assert leaver_account.roles == frozenset()
@@ -335,6 +339,7 @@ def test_a_removed_member_who_comes_back_is_current_again_and_regains_access(
     rows = Member.objects.filter(user_uri=account.calendly_uri)
     # The old membership stays removed (history points at it); the new one is current.
     assert sorted(row.removed_at is None for row in rows) == [False, True]
+    assert kept(organization) == counted(organization)
     account.refresh_from_db()
     assert account.is_active
 

@@ -98,14 +98,17 @@ def sort_header(sorts: dict[str, dict[str, str]], key: str, label: str) -> SafeS
 
 @register.filter
 def count_line(results: ResultsPage, wanted: Wanted) -> str:
-    """ "1,204 members", "3 members match", "More than 500 members match; ..." """
-    count = f"{results.count:,}"
-    noun = wanted.status_noun if results.count == 1 else f"{wanted.status_noun}s"
+    """ "1,317 members", "42 of 1,317 members", "More than 500 of 10,000 members match; ..." """
+    total = f"{results.total:,} {_plural(wanted.status_noun, results.total)}"
     if not wanted.filtered:
-        return f"{count} {noun}"
+        return total
     if results.more:
-        return f"More than {count} {noun} match; type more to narrow the list"
-    return f"{count} {noun} {'matches' if results.count == 1 else 'match'}"
+        return f"More than {results.count:,} of {total} match; type more to narrow the list"
+    return f"{results.count:,} of {total}"
+
+
+def _plural(noun: str, count: int) -> str:
+    return noun if count == 1 else f"{noun}s"
 
 
 @register.simple_tag

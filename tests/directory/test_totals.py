@@ -1,0 +1,82 @@
+"""The mirror's totals are kept by database triggers, through every kind of write."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from django.utils import timezone
+
+from portal.accounts.models import Organization
+from portal.directory.models import Invitation, Member, MirrorTotal
+from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def counted(organization: Organization) -> Counter[str]:
+    """What the totals should say, counted row by row."""
+    totals: Counter[str] = Counter()
+    for removed_at in Member.objects.filter(organization=organization).values_list(
+        "removed_at", flat=True
+    ):
+        totals["active" if removed_at is None else "removed"] += 1
+    invitations = Invitation.objects.filter(organization=organization, removed_at__isnull=True)
+    totals.update(invitations.values_list("status", flat=True))
+    return totals
+
+
+def kept(organization: Organization) -> Counter[str]:
+    rows = MirrorTotal.objects.filter(organization=organization).values_list("kind", "n")
+    return Counter({kind: n for kind, n in rows if n})
+
+
+def test_totals_follow_inserts_updates_and_deletes() -> None:
+    org, other = OrganizationFactory(), OrganizationFactory()
+    now = timezone.now()
+    members = MemberFactory.create_batch(6, organization=org)
+    MemberFactory.create_batch(2, organization=other)
+    invitations = [
+        InvitationFactory(organization=org, status=status)
+        for status in ("pending", "pending", "pending", "declined", "accepted")
+    ]
+    assert kept(org) == counted(org) == Counter(active=6, pending=3, declined=1, accepted=1)
+
+    Member.objects.filter(pk__in=[members[0].pk, members[1].pk]).update(removed_at=now)
+    members[1].removed_at = None
+    members[1].save()  # back again: a later sync listed them
+    members[2].delete()
+    members[3].name = "Renamed"  # not a change of kind
+    members[3].save()
+    Invitation.objects.filter(pk=invitations[0].pk).update(removed_at=now)  # revoked
+    Invitation.objects.filter(pk=invitations[1].pk).update(status="accepted")
+    invitations[4].delete()
+    Member.objects.bulk_create(
+        [
+            Member(
+                organization=org,
+                uri=members[4].uri,
+                user_uri=members[4].user_uri,
+                name="Upserted",
+                email=members[4].email,
+                role="user",
+                removed_at=now,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["uri"],
+        update_fields=["name", "removed_at"],
+    )
+
+    assert (
+        kept(org) == counted(org) == Counter(active=3, removed=2, pending=1, accepted=1, declined=1)
+    )
+    assert kept(other) == counted(other) == Counter(active=2)
+
+
+def test_deleting_an_organization_takes_its_totals_along() -> None:
+    org = OrganizationFactory()
+    MemberFactory.create_batch(3, organization=org)
+    InvitationFactory(organization=org)
+    org.delete()
+    assert not MirrorTotal.objects.filter(organization_id=org.pk).exists()
