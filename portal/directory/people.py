@@ -7,7 +7,7 @@ map to one table each: active and removed members, pending and declined invitati
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -28,6 +28,7 @@ from portal.directory.models import (
     Invitation,
     Member,
     MirrorTotal,
+    SyncRun,
 )
 
 PAGE_SIZE = 50
@@ -105,12 +106,12 @@ class Groups:
     of_member: dict[int, tuple[tuple[str, bool], ...]]  # member id: (group name, is its admin)
 
 
-def groups(organization_id: int, latest_sync: Mapping[str, Any] | None) -> Groups:
+def groups(organization_id: int, latest_sync: SyncRun | None) -> Groups:
     """The organization's groups, kept in this process while its latest sync run stays as it
     is. Only a sync writes groups and group relationships (Calendly's API cannot change
     them), so a new run, or the running one finishing, is when they are read afresh.
     """
-    state = f"{latest_sync['pk']}-{latest_sync['status']}" if latest_sync else "never"
+    state = f"{latest_sync.pk}-{latest_sync.status}" if latest_sync else "never"
     return _groups(organization_id, state)
 
 
