@@ -5,7 +5,7 @@ Serves the portal with gunicorn and production settings on PostgreSQL, fills a m
 page with wrk on loopback, side by side in one run. Prints throughput ratios (search page /
 empty page) and the search page's p95 latency at both sizes.
 
-    .venv/bin/python bench/members_page.py [--seconds 5] [--rounds 3] [--connections 8]
+    .venv/bin/python bench/members_page.py [--seconds 5] [--rounds 5] [--connections 8]
         [--workers 2]
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_portal; the
@@ -185,7 +185,7 @@ def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
