@@ -113,15 +113,7 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
         )
         deadline = time.monotonic() + 90
         while True:
-            counted = subprocess.run(
-                [PYTHON, "manage.py", "shell", "-c", count_members],
-                cwd=ROOT,
-                env=demo_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout.split()[-2:]
+            counted = django_shell(demo_env, count_members).split()[-2:]
             if counted == ["250", "1"] or time.monotonic() > deadline:
                 break
             time.sleep(1)
@@ -143,15 +135,7 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             "print('PAGE', page.status_code, len(results.rows), results.count, results.total,"
             " results.rows[0].joined.utcoffset().total_seconds())\n"
         )
-        shown = subprocess.run(
-            [PYTHON, "manage.py", "shell", "-c", members_page],
-            cwd=ROOT,
-            env=demo_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        shown = django_shell(demo_env, members_page)
         status, rows, count, total, offset = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
         assert (status, rows, total, offset) == ("200", "50", "250", "0.0"), shown
         assert 100 < int(count) <= 250, shown
@@ -198,13 +182,17 @@ def test_demo_database_uses_write_ahead_logging(demo_env: dict[str, str]) -> Non
         "cursor = connection.cursor(); cursor.execute('PRAGMA journal_mode')\n"
         "print(cursor.fetchone()[0])"
     )
-    result = subprocess.run(
+    assert django_shell(demo_env, script).strip().splitlines()[-1] == "wal"
+
+
+def django_shell(env: dict[str, str], script: str) -> str:
+    """What `manage.py shell -c script` prints, run with the demo's settings."""
+    return subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", script],
         cwd=ROOT,
-        env=demo_env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "wal"
+    ).stdout
