@@ -7,7 +7,7 @@ map to one table each: active and removed members, pending and declined invitati
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django import forms
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
@@ -81,9 +81,8 @@ class PeopleFilter(forms.Form):
     role = forms.ChoiceField(
         required=False, choices=[("", "Any role"), *Member.Role.choices], label="Role"
     )
-    group = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None, choices=[], label="Group"
-    )
+    # Checked against the organization's groups once the page is read (see `check_group`).
+    group = forms.IntegerField(required=False, min_value=1, label="Group")
     sort = forms.CharField(required=False, max_length=16)
     # The hygiene panel's links: invitations waiting longer than N days, members hosting no
     # active event type, people removed in the last N days.
@@ -91,11 +90,13 @@ class PeopleFilter(forms.Form):
     no_event_types = forms.BooleanField(required=False)
     removed_within = forms.IntegerField(required=False, min_value=1, max_value=3650)
 
-    def __init__(self, data: Any, *, groups: Iterable[tuple[int, str]]) -> None:
-        super().__init__(data)
-        group_field = self.fields["group"]
-        assert isinstance(group_field, forms.TypedChoiceField)
-        group_field.choices = [("", "Any group"), *groups]
+    def check_group(self, groups: Groups) -> bool:
+        """Whether the group asked for is one of the organization's; if not, says so."""
+        group = self.cleaned_data.get("group") if self.is_valid() else None
+        if group is None or group in groups.names:
+            return True
+        self.add_error("group", "no such group in this organization")
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,69 @@ class Groups:
     choices: list[tuple[int, str]]  # (id, name), by name: the group filter's options
     of_member: dict[int, tuple[tuple[str, bool], ...]]  # member id: (group name, is its admin)
 
+    @property
+    def names(self) -> dict[int, str]:
+        return dict(self.choices)
 
-def groups(organization_id: int, latest_sync: SyncRun | None) -> Groups:
-    """The organization's groups, kept in this process while its latest sync run stays as it
-    is. Only a sync writes groups and group relationships (Calendly's API cannot change
-    them), so a new run, or the running one finishing, is when they are read afresh.
-    """
-    state = f"{latest_sync.pk}-{latest_sync.status}" if latest_sync else "never"
-    return _groups(organization_id, state)
+
+@dataclass(frozen=True)
+class MirrorState:
+    """What the members page shows about the mirror besides its rows: the latest sync run,
+    the latest successful one, and the groups."""
+
+    latest_sync: SyncRun | None
+    last_good_sync: SyncRun | None
+    groups: Groups
+
+
+def latest_sync_of(organization_id: int) -> tuple[str, tuple[Any, ...]]:
+    """SQL for "id:status" of the organization's latest sync run, read beside a page."""
+    table = connection.ops.quote_name(SyncRun._meta.db_table)
+    return (
+        f"(SELECT id || ':' || status FROM {table} "  # noqa: S608 (a constant table name)
+        "WHERE organization_id = %s ORDER BY started_at DESC LIMIT 1)",
+        (organization_id,),
+    )
+
+
+def total_of(organization_id: int, kind: str) -> tuple[str, tuple[Any, ...]]:
+    """SQL for a MirrorTotal, read beside a page."""
+    table = connection.ops.quote_name(MirrorTotal._meta.db_table)
+    return (
+        f"COALESCE((SELECT n FROM {table} "  # noqa: S608 (a constant table name)
+        "WHERE organization_id = %s AND kind = %s), 0)",
+        (organization_id, kind),
+    )
 
 
 @lru_cache(maxsize=32)
-def _groups(organization_id: int, state: str) -> Groups:
+def mirror_state(organization_id: int, latest_sync: str | None) -> MirrorState:
+    """The mirror state as of the latest sync run ("id:status", None before the first),
+    kept in this process while that run stays as it is.
+
+    Only a sync writes groups and group relationships (Calendly's API cannot change them),
+    and a run's status changes whenever what the page says about it does (finished,
+    failed, gave up). So a new run, or the running one ending, is when this is read afresh.
+    """
+    runs = SyncRun.objects.filter(organization_id=organization_id).only(
+        "status", "error", "finished_at", "notes"
+    )
+    latest = runs.filter(pk=int(latest_sync.split(":")[0])).first() if latest_sync else None
+    good = latest
+    if latest is not None and latest.status != SyncRun.Status.SUCCEEDED:
+        good = runs.filter(status=SyncRun.Status.SUCCEEDED).first()
+    return MirrorState(latest, good, _groups(organization_id))
+
+
+def current_mirror_state(organization_id: int) -> MirrorState:
+    """The mirror state, asking the database which sync run is the latest."""
+    sql, params = latest_sync_of(organization_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", params)
+        return mirror_state(organization_id, cursor.fetchone()[0])
+
+
+def _groups(organization_id: int) -> Groups:
     choices = list(
         Group.objects.current()
         .filter(organization_id=organization_id)
@@ -272,27 +324,28 @@ INVITATION_COLUMNS = ("pk", "email", "calendly_created_at", "last_sent_at")
 
 
 class CompiledList:
-    """A filtered, ordered list whose SQL the ORM builds once per request, and the total it
-    was filtered from (a MirrorTotal kind).
+    """A filtered, ordered list whose SQL the ORM builds once per request, and scalars to
+    read beside it (the total it was filtered from, the latest sync run).
 
     A page runs that statement with LIMIT/OFFSET; counting the matches wraps it in COUNT(*).
     Building a query costs more Python than the database spends answering it here, so the
-    statement is built once and reused, and a page, its count of matches and the total come
-    in one query. (The SQL put around the ORM's statement is text of our own: LIMIT, COUNT,
-    column positions, the totals table. Every value goes in as a parameter.)
+    statement is built once and reused, and a page, its count of matches and the scalars
+    come in one query. (The SQL put around the ORM's statement is text of our own: LIMIT,
+    COUNT, column positions, the scalars' subqueries. Every value goes in as a parameter.)
     """
 
     def __init__(
-        self, selected: QuerySet[Any], columns: tuple[str, ...], total: tuple[int, str]
+        self,
+        selected: QuerySet[Any],
+        columns: tuple[str, ...],
+        scalars: dict[str, tuple[str, tuple[Any, ...]]],
     ) -> None:
         self.selected = selected.values_list(*columns)
         self.sql, self.params = self.selected.query.sql_with_params()
         self.connection = connections[selected.db]
-        table = self.connection.ops.quote_name(MirrorTotal._meta.db_table)
-        self.total_sql = (
-            f"COALESCE((SELECT n FROM {table} WHERE organization_id = %s AND kind = %s), 0)"  # noqa: S608
-        )
-        self.total_params = total
+        self.scalar_names = list(scalars)
+        self.scalars_sql = ", ".join(sql for sql, _ in scalars.values())
+        self.scalars_params = tuple(p for _, params in scalars.values() for p in params)
         # The list's order by column position, to restate it around the statement; empty
         # when it sorts by something it does not select.
         order = [f for f in self.selected.query.order_by if isinstance(f, str)]
@@ -309,21 +362,23 @@ class CompiledList:
 
     def counted_slice(
         self, offset: int, limit: int, count_limit: int
-    ) -> tuple[list[tuple[Any, ...]], int, int | None]:
+    ) -> tuple[list[tuple[Any, ...]], int, dict[str, Any] | None]:
         """A slice lying within the first `count_limit` matches, how many rows match up to
-        `count_limit`, and the total (None when the slice is empty), in one query: the first
-        matches in order, counted by a window function, then cut to the slice."""
+        `count_limit`, and the scalars (None when the slice is empty), in one query: the
+        first matches in order, counted by a window function, then cut to the slice."""
         if offset + limit > count_limit or not self.order:
             raise ValueError("the slice must lie within the counted matches, in a known order")
         rows = self._rows(
-            f"SELECT *, COUNT(*) OVER (), {self.total_sql} "  # noqa: S608
+            f"SELECT *, COUNT(*) OVER (), {self.scalars_sql} "  # noqa: S608
             f"FROM ({self.sql} LIMIT %s) AS matching "
             f"ORDER BY {self.order} LIMIT %s OFFSET %s",
-            (*self.total_params, *self.params, count_limit, limit, offset),
+            (*self.scalars_params, *self.params, count_limit, limit, offset),
         )
         if not rows:
             return [], 0, None
-        return [row[:-2] for row in rows], rows[0][-2], rows[0][-1]
+        width = len(self.scalar_names) + 1
+        scalars = dict(zip(self.scalar_names, rows[0][-width + 1 :], strict=True))
+        return [row[:-width] for row in rows], rows[0][-width], scalars
 
     def count(self, limit: int | None = None) -> int:
         """How many rows match; with `limit`, counting stops there."""
@@ -333,9 +388,11 @@ class CompiledList:
             sql, params = f"{sql} LIMIT %s", (*params, limit)
         return self._number(f"SELECT COUNT(*) FROM ({sql}) AS matching", params)  # noqa: S608
 
-    def total(self) -> int:
-        """How many rows the list was filtered from: the organization's members, say."""
-        return self._number(f"SELECT {self.total_sql}", self.total_params)
+    def scalars(self) -> dict[str, Any]:
+        """The scalars alone, for when no page brought them."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.scalars_sql}", self.scalars_params)
+            return dict(zip(self.scalar_names, cursor.fetchone(), strict=True))
 
     def _number(self, sql: str, params: tuple[Any, ...]) -> int:
         with self.connection.cursor() as cursor:
@@ -372,8 +429,13 @@ class ResultsPage:
     number: int
     has_next: bool
     count: int
-    total: int
+    scalars: dict[str, Any]  # read beside the page; "total" is what the list was filtered from
     more: bool = False  # counting stopped at `count`: more than that match
+
+    @property
+    def total(self) -> int:
+        total: int = self.scalars["total"]
+        return total
 
     @property
     def has_previous(self) -> bool:
@@ -397,47 +459,40 @@ class ResultsPage:
         return None if self.more else max(1, ceil(self.count / PAGE_SIZE))
 
 
-def results_page(
-    compiled: CompiledList,
-    page: str | None,
-    *,
-    filtered: bool,
-    shape: Callable[[list[tuple[Any, ...]]], list[Any]] = list,
-) -> ResultsPage:
-    """The requested page, read as PAGE_SIZE + 1 rows to learn whether more follow, and
-    turned into display rows by `shape`.
+def results_page(compiled: CompiledList, page: str | None, *, filtered: bool) -> ResultsPage:
+    """The requested page, read as PAGE_SIZE + 1 rows to learn whether more follow.
 
-    Unfiltered, the matches are the total, which the database keeps. Filtered, they are
-    counted only when more follow than the page shows, and only up to COUNT_LIMIT (deeper
-    in, up to the page's end): a two-letter search never walks the whole organization just
-    to print a number.
+    Unfiltered, the matches are the total (a scalar named "total"), which the database
+    keeps. Filtered, they are counted only when more follow than the page shows, and only up
+    to COUNT_LIMIT (deeper in, up to the page's end): a two-letter search never walks the
+    whole organization just to print a number.
     """
     number = int(page) if page and page.isdecimal() and 0 < int(page) < 10**6 else 1
     offset = (number - 1) * PAGE_SIZE
-    counted = total = None
+    counted = scalars = None
     if compiled.order and offset + PAGE_SIZE < COUNT_LIMIT:
-        rows, counted, total = compiled.counted_slice(offset, PAGE_SIZE + 1, COUNT_LIMIT + 1)
+        rows, counted, scalars = compiled.counted_slice(offset, PAGE_SIZE + 1, COUNT_LIMIT + 1)
     else:
         rows = compiled.slice(offset, PAGE_SIZE + 1)
-    if total is None:
-        total = compiled.total()
+    if scalars is None:
+        scalars = compiled.scalars()
     if not rows and number > 1:
         # Past the end (an old link; the list shrank since): the last page instead.
-        matches = compiled.count() if filtered else total
+        matches = compiled.count() if filtered else scalars["total"]
         number = max(1, ceil(matches / PAGE_SIZE))
         offset, counted = (number - 1) * PAGE_SIZE, None
         rows = compiled.slice(offset, PAGE_SIZE + 1)
     has_next = len(rows) > PAGE_SIZE
-    rows = shape(rows[:PAGE_SIZE])
+    rows = rows[:PAGE_SIZE]
     seen = offset + len(rows)
     if not filtered:
-        return ResultsPage(rows, number, has_next, total, total)
+        return ResultsPage(rows, number, has_next, scalars["total"], scalars)
     if not has_next:
-        return ResultsPage(rows, number, has_next, seen, total)
+        return ResultsPage(rows, number, has_next, seen, scalars)
     limit = max(COUNT_LIMIT, seen)
     if counted is None:
         counted = compiled.count(limit + 1)
-    return ResultsPage(rows, number, has_next, min(counted, limit), total, more=counted > limit)
+    return ResultsPage(rows, number, has_next, min(counted, limit), scalars, more=counted > limit)
 
 
 class Links:

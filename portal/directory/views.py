@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import replace
 
 from django.contrib import messages
 from django.db.models import Q
@@ -17,60 +17,55 @@ from portal.accounts.roles import allow
 from portal.accounts.roles import person as _person
 from portal.audit.models import AuditEntry
 from portal.directory import actions, people
-from portal.directory.models import EventType, GroupRelationship, Invitation, Member, SyncRun
+from portal.directory.models import EventType, GroupRelationship, Invitation, Member
 from portal.htmx import HtmxHttpRequest, render_page
 
-# The members page's one fixed query, written out: the ORM takes longer to build it than the
-# database takes to answer it, and the page is the portal's busiest.
-LATEST_SYNC = (
-    "SELECT id, status, error, finished_at, notes FROM directory_syncrun "
-    "WHERE organization_id = %s ORDER BY started_at DESC LIMIT 1"
-)
 
-
-def _sync_state(organization_id: int) -> dict[str, SyncRun | None]:
-    # The newest run says whether one is going on or failed; the newest successful one is
-    # what the list shows. Usually they are the same run: one query.
-    latest = next(iter(SyncRun.objects.raw(LATEST_SYNC, [organization_id])), None)
-    good = latest
-    if latest is not None and latest.status != SyncRun.Status.SUCCEEDED:
-        good = (
-            SyncRun.objects.filter(organization_id=organization_id, status=SyncRun.Status.SUCCEEDED)
-            .only("finished_at", "notes")
-            .first()
-        )
-    return {"latest_sync": latest, "last_good_sync": good}
+def _results(organization_id: int, wanted: people.Wanted, page: str | None) -> people.ResultsPage:
+    """A page of the list, with the total and the latest sync run read in the same query."""
+    columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
+    compiled = people.CompiledList(
+        people.rows(organization_id, wanted),
+        columns,
+        scalars={
+            "total": people.total_of(organization_id, wanted.status),
+            "latest_sync": people.latest_sync_of(organization_id),
+        },
+    )
+    return people.results_page(compiled, page, filtered=wanted.filtered)
 
 
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def members(request: HtmxHttpRequest) -> HttpResponse:
     organization_id = roles.organization_id(request)
-    sync_state = _sync_state(organization_id)
-    groups = people.groups(organization_id, sync_state["latest_sync"])
-    form = people.PeopleFilter(request.GET, groups=groups.choices)
+    form = people.PeopleFilter(request.GET)
     wanted = people.wanted_from(form)
-    selected = people.rows(organization_id, wanted)
-    columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
-    results = people.results_page(
-        people.CompiledList(selected, columns, total=(organization_id, wanted.status)),
-        request.GET.get("page"),
-        filtered=wanted.filtered,
-        shape=people.invitation_rows
+    results = _results(organization_id, wanted, request.GET.get("page"))
+    mirror = people.mirror_state(organization_id, results.scalars["latest_sync"])
+    if not form.check_group(mirror.groups):
+        # A group that is not this organization's: like any filter not understood, the
+        # filters are set aside and the form says why.
+        wanted = people.wanted_from(form)
+        results = _results(organization_id, wanted, request.GET.get("page"))
+    rows: list[people.InvitationRow] | list[people.MemberRow] = (
+        people.invitation_rows(results.rows)
         if wanted.is_invitations
-        else partial(people.member_rows, groups=groups),
+        else people.member_rows(results.rows, mirror.groups)
     )
     context = {
         "form": form,
         "wanted": wanted,
-        "results": results,
+        "results": replace(results, rows=rows),
+        "group_choices": [("", "Any group"), *mirror.groups.choices],
         # An empty result: nobody matches these filters, or nobody is there at all?
         "anyone": results.total > 0,
         "links": people.Links(reverse("directory:members"), wanted),
         # Pending invitations can be revoked or sent again, by admins.
         "can_manage": wanted.status == people.Status.PENDING
         and _person(request).has_role(Role.ADMIN),
-        **sync_state,
+        "latest_sync": mirror.latest_sync,
+        "last_good_sync": mirror.last_good_sync,
     }
     return render_page(request, "directory/members.html", "member-results", context)
 
@@ -79,8 +74,9 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
 @require_safe
 def export(request: HttpRequest) -> StreamingHttpResponse:
     organization_id = roles.organization_id(request)
-    groups = people.groups(organization_id, _sync_state(organization_id)["latest_sync"])
-    wanted = people.wanted_from(people.PeopleFilter(request.GET, groups=groups.choices))
+    form = people.PeopleFilter(request.GET)
+    form.check_group(people.current_mirror_state(organization_id).groups)
+    wanted = people.wanted_from(form)
     selected = people.rows(organization_id, wanted)
     response = StreamingHttpResponse(
         people.csv_lines(selected, wanted), content_type="text/csv; charset=utf-8"

@@ -119,7 +119,8 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             time.sleep(1)
         assert counted == ["250", "1"]
 
-        # The members list's own SQL (a window-counted page, timestamps) runs on SQLite too.
+        # The members list's own SQL (a window-counted page, its scalars, timestamps) runs on
+        # SQLite too.
         members_page = (
             "from django.test import Client\n"
             "from django.test.utils import setup_test_environment\n"
@@ -133,11 +134,19 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
             "page = client.get('/members/?q=a&sort=-joined&page=2')\n"
             "results = page.context['results']\n"
             "print('PAGE', page.status_code, len(results.rows), results.count, results.total,"
-            " results.rows[0].joined.utcoffset().total_seconds())\n"
+            " results.rows[0].joined.utcoffset().total_seconds(),"
+            " page.context['latest_sync'].status)\n"
         )
         shown = django_shell(demo_env, members_page)
-        status, rows, count, total, offset = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
-        assert (status, rows, total, offset) == ("200", "50", "250", "0.0"), shown
+        page = re.findall(r"^PAGE (.*)$", shown, re.M)[-1].split()
+        status, rows, count, total, offset, synced = page
+        assert (status, rows, total, offset, synced) == (
+            "200",
+            "50",
+            "250",
+            "0.0",
+            "succeeded",
+        ), shown
         assert 100 < int(count) <= 250, shown
 
         # A task submitted from another process, like a page would, through the broker.

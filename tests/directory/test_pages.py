@@ -313,3 +313,47 @@ def test_groups_written_by_a_later_sync_appear_in_the_filter(
     page = client.get("/members/").content.decode()
     assert "Engines" in page
     assert "Looms" in page
+
+
+def test_the_page_says_when_it_last_synced_and_why_the_latest_sync_failed(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory(organization=org, name="Ada")
+    assert "Not synced with Calendly yet." in client.get("/members/").content.decode()
+
+    good = SyncRun.objects.create(
+        organization=org,
+        trigger="schedule",
+        status="succeeded",
+        finished_at=timezone.now(),
+        notes=["Groups were skipped: they need Calendly's Enterprise plan."],
+    )
+    page = client.get("/members/").content.decode()
+    assert "Last synced with Calendly" in page
+    assert "Groups were skipped" in page
+
+    failed = SyncRun.objects.create(
+        organization=org, trigger="manual", status="failed", error="Calendly answered 500."
+    )
+    page = client.get("/members/").content.decode()
+    assert "The latest sync failed: Calendly answered 500." in page
+    assert "Last synced with Calendly" in page  # the last good copy is still what is shown
+    assert "Groups were skipped" in page
+
+    running = SyncRun.objects.create(organization=org, trigger="manual", status="running")
+    page = client.get("/members/").content.decode()
+    assert f"/members/sync/{running.pk}" in page  # progress is polled
+    assert "The latest sync failed" not in page
+    assert good.pk != failed.pk != running.pk
+
+
+def test_a_group_of_another_organization_is_reported_and_set_aside(
+    client: Client, org: Organization, admin: User
+) -> None:
+    MemberFactory(organization=org, name="Ada")
+    MemberFactory(organization=org, name="Bob")
+    elsewhere = GroupFactory(organization=OrganizationFactory(), name="Not ours")
+    response = client.get(f"/members/?group={elsewhere.pk}&q=ada")
+    assert "Some filters were not understood" in response.content.decode()
+    assert "Not ours" not in response.content.decode()
+    assert sorted(names(response)) == ["Ada", "Bob"]

@@ -54,15 +54,17 @@ def test_a_counted_page_is_the_page_the_plain_statement_reads(
     wanted = people.Wanted(q="", status=status, role="", group=None, sort=sort)
     selected = people.rows(org.pk, wanted)
     columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
-    compiled = people.CompiledList(selected, columns, total=(org.pk, status))
+    compiled = people.CompiledList(
+        selected, columns, scalars={"total": people.total_of(org.pk, status)}
+    )
     assert compiled.order
     total = selected.count()
-    assert compiled.count() == compiled.total() == total
+    assert compiled.count() == compiled.scalars()["total"] == total
     expected = [tuple(row) for row in selected.values_list(*columns)]
     for offset in (0, 4, 8):
-        rows, counted, kept_total = compiled.counted_slice(offset, 4, 12)
+        rows, counted, scalars = compiled.counted_slice(offset, 4, 12)
         assert rows == expected[offset : offset + 4]
-        assert (counted, kept_total) == (min(total, 12), total)
+        assert (counted, scalars) == (min(total, 12), {"total": total})
         assert compiled.slice(offset, 4) == expected[offset : offset + 4]
     assert compiled.counted_slice(0, 4, 100)[1] == total
     with pytest.raises(ValueError, match="within the counted matches"):
@@ -75,10 +77,13 @@ def test_an_order_the_statement_cannot_restate_falls_back_to_two_queries(
     monkeypatch.setattr(people, "PAGE_SIZE", 10)
     # Sorted by a column the list does not select: no window, a page and a separate count.
     selected = Member.objects.filter(organization=org).order_by("uri")
-    compiled = people.CompiledList(selected, people.MEMBER_COLUMNS, total=(org.pk, "active"))
+    scalars = {"total": people.total_of(org.pk, "active"), "sync": people.latest_sync_of(org.pk)}
+    compiled = people.CompiledList(selected, people.MEMBER_COLUMNS, scalars=scalars)
     assert compiled.order == ""
     results = people.results_page(compiled, "2", filtered=True)
     expected = list(selected.values_list("pk", flat=True)[10:20])
     assert [row[0] for row in results.rows] == expected
     assert (results.count, results.more, results.has_next) == (30, False, True)
-    assert results.total == 15  # the active ones: every other person was removed
+    # The scalars came by themselves: the active total (every other person was removed), and
+    # no sync run yet.
+    assert results.scalars == {"total": 15, "sync": None}
