@@ -75,11 +75,12 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
 def export(request: HttpRequest) -> StreamingHttpResponse:
     organization_id = roles.organization_id(request)
     form = people.PeopleFilter(request.GET)
-    form.check_group(people.current_mirror_state(organization_id).groups)
+    groups = people.current_mirror_state(organization_id).groups
+    form.check_group(groups)
     wanted = people.wanted_from(form)
     selected = people.rows(organization_id, wanted)
     response = StreamingHttpResponse(
-        people.csv_lines(selected, wanted), content_type="text/csv; charset=utf-8"
+        people.csv_lines(selected, wanted, groups), content_type="text/csv; charset=utf-8"
     )
     filename = f"{wanted.status}-{timezone.now():%Y%m%d-%H%M%S}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

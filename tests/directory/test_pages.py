@@ -295,6 +295,10 @@ def test_rows_list_current_groups_and_group_admins(
         )
     page = client.get("/members/").content.decode()
     assert "<td>Sales, support (group admin)</td>" in page
+    # The export says the same.
+    export = client.get("/members/export.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert rows[1][3] == "Sales; support (group admin)"
 
 
 def test_groups_written_by_a_later_sync_appear_in_the_filter(

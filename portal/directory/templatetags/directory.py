@@ -18,7 +18,14 @@ from django.utils.safestring import SafeString
 
 from portal.core.templatetags.portal import moment
 from portal.directory.models import Member
-from portal.directory.people import InvitationRow, Links, MemberRow, ResultsPage, Wanted
+from portal.directory.people import (
+    InvitationRow,
+    Links,
+    MemberRow,
+    ResultsPage,
+    Wanted,
+    group_label,
+)
 
 register = template.Library()
 
@@ -41,9 +48,7 @@ def member_rows(rows: Iterable[MemberRow], base_url: str, removed: bool) -> Safe
 def _groups(row: MemberRow) -> str:
     if not row.groups:
         return "—"
-    return ", ".join(
-        escape(name) + (" (group admin)" if admin else "") for name, admin in row.groups
-    )
+    return ", ".join(escape(group_label(group)) for group in row.groups)
 
 
 @register.simple_tag
