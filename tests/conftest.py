@@ -4,8 +4,11 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 # Fixtures that start the Calendly sandbox (portal/sandbox) for tests that need Calendly.
 pytest_plugins = ["tests.sandbox_plugin"]

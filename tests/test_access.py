@@ -124,8 +124,8 @@ def test_every_url_has_an_access_rule() -> None:
     assert set(RULES) - served_url_names() == set(), "RULES names URLs that no longer exist"
 
 
-@pytest.fixture
-def world() -> World:
+def make_world() -> World:
+    """One organization with a person of every kind, and objects their URLs point at."""
     org = OrganizationFactory()
     people: dict[str, User | None] = {
         "anonymous": None,
@@ -145,6 +145,11 @@ def world() -> World:
         mirrored=MemberFactory(organization=org),
         invitation=InvitationFactory(organization=org),
     )
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

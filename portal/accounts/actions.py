@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.contrib.auth import login
 from django.db import transaction
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -37,6 +38,7 @@ from portal.calendly.oauth import (
 )
 from portal.calendly.ratelimit import LocalRateLimiter
 from portal.calendly.schemas import OrganizationMembership, uuid_of
+from portal.core.text import storable
 from portal.directory.models import SyncRun
 from portal.directory.sync import request_sync
 
@@ -111,14 +113,17 @@ def begin_sign_in(request: HttpRequest, *, next_url: str | None) -> str:
         )
 
 
-def finish_sign_in(request: HttpRequest, params: QueryDict) -> SignedIn:
-    """Handle Calendly's redirect back. Raises SignInFailed; never signs in on doubt."""
+def finish_sign_in(request: HttpRequest, params: Mapping[str, str] | None) -> SignedIn:
+    """Handle Calendly's redirect back (`params` None: its query could not be read). Raises
+    SignInFailed; never signs in on doubt."""
     pending = request.session.pop(PENDING_SIGN_IN, None)  # single use, whatever happens next
     if not isinstance(pending, dict):
         raise SignInFailed(
             "This sign-in was not started here, or it was already used. Start again from the "
             "sign-in page."
         )
+    if params is None:
+        raise SignInFailed("The answer from Calendly could not be read. Start again.")
     if not constant_time_compare(params.get("state", ""), pending["state"]):
         raise SignInFailed(
             "The answer from Calendly does not belong to the sign-in you started. Start again "
@@ -151,31 +156,98 @@ def finish_sign_in(request: HttpRequest, params: QueryDict) -> SignedIn:
             "again in a minute."
         ) from exc
 
-    membership = _membership(grant)
+    try:
+        membership = _membership(grant)
+    except SignInFailed:
+        _revoke_quietly(grant)
+        raise
     organization = Organization.objects.filter(uri=membership.organization).first()
     is_admin = membership.role in (CalendlyRole.OWNER, CalendlyRole.ADMIN)
     if organization is None and not is_admin:
+        _revoke_quietly(grant)
         raise SignInFailed(
             "Your Calendly organization does not use this portal yet. An owner or admin of "
             "your organization needs to sign in first and connect it."
         )
+    keep = is_admin and _may_connect(organization, next_url=pending["next"])
+    token = (
+        "kept for connecting"
+        if keep
+        else _settle_sign_in_token(grant, organization, person_uri=membership.user.uri)
+    )
     with transaction.atomic():
         if organization is None:
             organization = Organization.objects.create(uri=membership.organization)
         user = _person(membership, organization)
-        login(request, user)  # a new session id: nothing from before sign-in carries a session
+        # A new session id: nothing from before sign-in carries a session. The backend is named
+        # because axes' comes first and there is no password to check: Calendly vouched.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SIGNED_IN_AT] = timezone.now().isoformat()
         audit.record(
             action=audit.Action.SIGN_IN,
             organization=organization,
             actor=user,
             target=user,
-            after={"calendly_role": membership.role},
+            after={"calendly_role": membership.role, "sign_in_grant": token},
             request=request,
         )
-    if is_admin:
+    if keep:
         request.session[PENDING_GRANT] = crypto.encrypt(json.dumps(_grant_json(grant)))
-    return SignedIn(user=user, next_url=pending["next"], may_connect=is_admin)
+    return SignedIn(user=user, next_url=pending["next"], may_connect=keep)
+
+
+def _may_connect(organization: Organization | None, *, next_url: str) -> bool:
+    """Whether an owner's or admin's sign-in grant is worth keeping for "connect": nothing is
+    connected, the connection needs attention, or they came to connect."""
+    connection = Connection.objects.filter(organization=organization).first()
+    if connection is None or connection.needs_attention:
+        return True
+    return next_url == reverse("accounts:connect")
+
+
+def _settle_sign_in_token(
+    grant: TokenGrant, organization: Organization | None, *, person_uri: str
+) -> str:
+    """Revoke a sign-in grant the portal has no more use for, once it knows who signed in.
+
+    Except the grant of the person whose grant is the organization's connection: whether
+    Calendly's revocation also ends a user's other grants to the same app is unconfirmed
+    (API_NOTES §1.3), and losing the connection would be worse than a live token.
+    """
+    connection = Connection.objects.filter(organization=organization).first()
+    if connection is not None and connection.owner_uri == person_uri:
+        return "kept: the connection is this person's grant"
+    return "revoked" if _revoke_quietly(grant) else "revoking failed"
+
+
+def _revoke_quietly(grant: TokenGrant) -> bool:
+    """Revoke both tokens of a grant; a failure is logged and reported, never raised, since
+    the person's sign-in should not fail because Calendly's revocation did."""
+    try:
+        revoke_grant(access_token=grant.access_token, refresh_token=grant.refresh_token)
+    except OAuthError as exc:
+        log.warning("Revoking a sign-in grant at Calendly failed: %s", exc.describe())
+        return False
+    return True
+
+
+def revoke_grant(*, access_token: str, refresh_token: str) -> None:
+    """End an OAuth grant at Calendly: the refresh token first (so no new access token can be
+    made from it), then the access token. Raises OAuthError."""
+    with CalendlyOAuth() as oauth:
+        for token in (refresh_token, access_token):
+            if token:
+                oauth.revoke(token=token)
+
+
+def discard_pending_grant(request: HttpRequest, *, user: User) -> str | None:
+    """Signing out with a grant still held for "connect": revoke it, unless the same person's
+    grant is the organization's connection. Returns what happened to it, None without one."""
+    grant = _stored_grant(request)
+    request.session.pop(PENDING_GRANT, None)
+    if grant is None:
+        return None
+    return _settle_sign_in_token(grant, user.organization, person_uri=user.calendly_uri or "")
 
 
 def _membership(grant: TokenGrant) -> OrganizationMembership:
@@ -202,24 +274,21 @@ def _membership(grant: TokenGrant) -> OrganizationMembership:
 
 def _person(membership: OrganizationMembership, organization: Organization) -> User:
     person = membership.user
-    first, _, last = person.name.partition(" ")
+    first, _, last = storable(person.name).partition(" ")
+    details = {
+        "organization": organization,
+        "calendly_role": storable(membership.role),
+        "email": storable(person.email),
+        # Django's name columns hold 150 characters; Calendly's names can be longer.
+        "first_name": first[:150],
+        "last_name": last[:150],
+    }
     user, _ = User.objects.update_or_create(
-        calendly_uri=person.uri,
-        defaults={
-            "organization": organization,
-            "calendly_role": membership.role,
-            "email": person.email,
-            "first_name": first[:150],
-            "last_name": last[:150],
-            "is_active": True,
-        },
+        calendly_uri=storable(person.uri),
+        defaults={**details, "is_active": True},
         create_defaults={
-            "username": f"calendly-{uuid_of(person.uri)}"[:150],
-            "organization": organization,
-            "calendly_role": membership.role,
-            "email": person.email,
-            "first_name": first[:150],
-            "last_name": last[:150],
+            **details,
+            "username": storable(f"calendly-{uuid_of(person.uri)}")[:150],
         },
     )
     return user
@@ -231,15 +300,22 @@ def _grant_json(grant: TokenGrant) -> dict[str, str | None]:
     return data
 
 
-def _grant_from_session(request: HttpRequest) -> TokenGrant:
+def _stored_grant(request: HttpRequest) -> TokenGrant | None:
     raw = request.session.get(PENDING_GRANT)
     if not raw:
-        raise NoGrantToConnect
+        return None
     data = json.loads(crypto.decrypt(raw))
     expires_at = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
-    if expires_at is not None and expires_at <= timezone.now():
-        raise NoGrantToConnect
     return TokenGrant(**{**data, "expires_at": expires_at})
+
+
+def _grant_from_session(request: HttpRequest) -> TokenGrant:
+    grant = _stored_grant(request)
+    # An expired access token is no use for connecting (its refresh token may still be live:
+    # signing out revokes it).
+    if grant is None or (grant.expires_at is not None and grant.expires_at <= timezone.now()):
+        raise NoGrantToConnect
+    return grant
 
 
 def missing_scopes(granted: str) -> list[str]:
@@ -279,6 +355,8 @@ def connect_organization(request: HttpRequest, *, user: User) -> Connection:
                 "status_detail": "",
                 "missing_scopes": missing,
                 "token_version": (previous.token_version + 1) if previous else 0,
+                # When this token was issued: how long tokens live decides when to renew them.
+                "refreshed_at": timezone.now(),
             },
         )
         audit.record(
@@ -295,19 +373,27 @@ def connect_organization(request: HttpRequest, *, user: User) -> Connection:
     return connection
 
 
-def disconnect_organization(request: HttpRequest, *, user: User) -> None:
+def disconnect_organization(request: HttpRequest, *, user: User) -> bool | None:
+    """Forget the organization's connection and end its grant at Calendly. Returns whether
+    Calendly confirmed the revocation (None: a personal access token, which only its owner
+    can revoke, in Calendly)."""
     organization = user.organization
     connection = Connection.objects.filter(organization=organization).first()
     if connection is None:
-        return
-    revoked = True
-    if connection.kind == Connection.Kind.OAUTH and connection.refresh_token:
+        return None
+    revoked: bool | None = None
+    if connection.kind == Connection.Kind.OAUTH:
         try:
-            with CalendlyOAuth() as oauth:
-                oauth.revoke(token=connection.refresh_token)
+            revoke_grant(
+                access_token=str(connection.access_token),
+                refresh_token=str(connection.refresh_token),
+            )
+            revoked = True
         except OAuthError as exc:
-            # The portal forgets the grant either way; say that Calendly may still list it.
-            log.warning("Revoking the grant of %s at Calendly failed: %s", organization, exc)
+            # The portal forgets the grant either way; the page says Calendly may still list it.
+            log.warning(
+                "Revoking the grant of %s at Calendly failed: %s", organization, exc.describe()
+            )
             revoked = False
     with transaction.atomic():
         before = _connection_summary(connection)
@@ -321,6 +407,7 @@ def disconnect_organization(request: HttpRequest, *, user: User) -> None:
             after={"revoked_at_calendly": revoked},
             request=request,
         )
+    return revoked
 
 
 def _connection_summary(connection: Connection) -> dict[str, object]:

@@ -17,13 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.accounts.models import Connection, Organization
+from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import CalendlyClient
 from portal.calendly.oauth import CalendlyOAuth, OAuthError, OAuthRateLimited
-from portal.calendly.ratelimit import limiter_for
+from portal.calendly.ratelimit import RateLimiter, limiter_for
 
 log = logging.getLogger(__name__)
 
-# Refresh this long before expiry, so a token never runs out in the middle of a job step.
+# Refresh this long before expiry, so a token never runs out in the middle of a job step;
+# a fifth of the token's life when that is shorter (tokens issued for seconds, in tests).
 REFRESH_MARGIN = timedelta(minutes=5)
 
 
@@ -49,9 +51,12 @@ def get_connection(organization: Organization) -> Connection:
 
 
 def expires_soon(connection: Connection) -> bool:
-    return connection.expires_at is not None and (
-        connection.expires_at - REFRESH_MARGIN <= timezone.now()
-    )
+    if connection.expires_at is None:
+        return False
+    margin = REFRESH_MARGIN
+    if connection.refreshed_at is not None:
+        margin = min(margin, (connection.expires_at - connection.refreshed_at) / 5)
+    return connection.expires_at - margin <= timezone.now()
 
 
 def access_token(connection: Connection, *, oauth: CalendlyOAuth | None = None) -> str:
@@ -61,7 +66,9 @@ def access_token(connection: Connection, *, oauth: CalendlyOAuth | None = None) 
     return _refresh(connection, oauth or CalendlyOAuth())
 
 
-def _refresh(connection: Connection, oauth: CalendlyOAuth) -> str:
+def _refresh(connection: Connection, oauth: CalendlyOAuth, *, rejected: str | None = None) -> str:
+    """Renew the access token once, whoever asks first. Without `rejected`, only when it is
+    about to expire; with it (Calendly just refused that token), unless it was renewed since."""
     failure: OAuthError | None = None
     with transaction.atomic():
         # PostgreSQL: a row lock held across the token request. SQLite has no row locks, but
@@ -69,7 +76,8 @@ def _refresh(connection: Connection, oauth: CalendlyOAuth) -> str:
         row = Connection.objects.select_for_update().get(pk=connection.pk)
         if row.status == Connection.Status.NEEDS_REAUTHORIZATION:
             raise ConnectionUnavailable(row.organization, row.status_detail)
-        if not expires_soon(row):
+        due = expires_soon(row) if rejected is None else str(row.access_token) == rejected
+        if not due:
             connection.refresh_from_db()
             return str(row.access_token)
         try:
@@ -117,14 +125,43 @@ def mark_needs_reauthorization(connection: Connection, reason: str) -> None:
     connection.refresh_from_db()
 
 
-def client_for(organization: Organization) -> CalendlyClient:
-    """A Calendly client acting through the organization's connection.
+class ConnectionTokens:
+    """The connection's access token for every request a client sends (calendly.auth): renewed
+    near expiry, and once after Calendly refuses it, however long the work goes on. Only a
+    failed renewal marks the connection as needing to be connected again."""
+
+    def __init__(self, connection: Connection, *, oauth: CalendlyOAuth | None = None) -> None:
+        self.connection = connection
+        self.oauth = oauth
+
+    def current(self) -> str:
+        try:
+            return access_token(self.connection, oauth=self.oauth)
+        except ConnectionUnavailable as exc:
+            raise TokenUnavailable(message=exc.reason) from exc
+
+    def after_rejection(self, rejected: str) -> str | None:
+        if self.connection.kind != Connection.Kind.OAUTH or not self.connection.refresh_token:
+            return None  # a personal access token is what it is
+        try:
+            return _refresh(self.connection, self.oauth or CalendlyOAuth(), rejected=rejected)
+        except ConnectionUnavailable as exc:
+            raise TokenUnavailable(message=exc.reason) from exc
+
+
+def client_for(organization: Organization, *, limiter: RateLimiter | None = None) -> CalendlyClient:
+    """A Calendly client acting through the organization's connection, for as long as needed.
 
     Every process shares the rate-limit budget of the Calendly user behind the grant (through
-    Redis when there is one), since Calendly counts requests per user, not per token.
+    Redis when there is one), since Calendly counts requests per user, not per token; a
+    caller may wrap that limiter (to count requests) and pass it in.
     """
     connection = get_connection(organization)
     return CalendlyClient(
-        token=access_token(connection),
-        limiter=limiter_for(connection.owner_uri, settings.REDIS_URL or None),
+        tokens=ConnectionTokens(connection),
+        limiter=limiter or shared_limiter(connection),
     )
+
+
+def shared_limiter(connection: Connection) -> RateLimiter:
+    return limiter_for(connection.owner_uri, settings.REDIS_URL or None)

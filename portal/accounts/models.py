@@ -9,8 +9,9 @@ from portal.accounts.crypto import EncryptedTextField
 class Organization(models.Model):
     """A Calendly organization using the portal. Every query starts from one of these."""
 
-    uri = models.URLField(max_length=255, unique=True, help_text="Calendly organization URI")
-    name = models.CharField(max_length=255, blank=True)
+    # Text columns: Calendly's strings have no documented length limit.
+    uri = models.TextField(unique=True, help_text="Calendly organization URI")
+    name = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -34,6 +35,11 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer (read-only)"
 
 
+# What an admin may give a plain Calendly member. Portal admin is never given: it comes only
+# from the person's Calendly role (owner or admin), so nobody can raise anyone to it here.
+GRANTABLE_ROLES = (Role.SALES, Role.SUPPORT, Role.COMPLIANCE, Role.VIEWER)
+
+
 class User(AbstractUser):
     """A person who signs in to the portal with their Calendly account.
 
@@ -45,8 +51,10 @@ class User(AbstractUser):
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="people"
     )
-    calendly_uri = models.URLField(max_length=255, unique=True, null=True, blank=True)
-    calendly_role = models.CharField(max_length=16, choices=CalendlyRole.choices, blank=True)
+    # Calendly's values, of any length (AbstractUser's 254-character email column included).
+    email = models.TextField("email address", blank=True)
+    calendly_uri = models.TextField(unique=True, null=True, blank=True)
+    calendly_role = models.TextField(choices=CalendlyRole.choices, blank=True)
     # Granted by a portal admin to a plain Calendly member; empty means no portal access.
     portal_role = models.CharField(max_length=16, choices=Role.choices, blank=True)
 
@@ -56,7 +64,21 @@ class User(AbstractUser):
             return frozenset()
         if self.calendly_role in (CalendlyRole.OWNER, CalendlyRole.ADMIN):
             return frozenset({Role.ADMIN.value})
-        return frozenset({self.portal_role}) if self.portal_role else frozenset()
+        # A stored value outside what can be given (an "admin" written before this rule, a
+        # retired role) grants nothing.
+        if self.portal_role in GRANTABLE_ROLES:
+            return frozenset({self.portal_role})
+        return frozenset()
+
+    @property
+    def portal_role_label(self) -> str:
+        """The stored portal role in words, including one that grants nothing."""
+        if not self.portal_role:
+            return "No portal access"
+        label = dict(Role.choices).get(self.portal_role, repr(self.portal_role))
+        if self.portal_role in GRANTABLE_ROLES:
+            return label
+        return f"{label}: stored, but not a role the portal gives, so no access"
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -85,8 +107,8 @@ class Connection(models.Model):
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # The Calendly user whose grant this is: Calendly's rate limit is counted against them.
-    owner_uri = models.URLField(max_length=255)
-    owner_label = models.CharField(max_length=255, blank=True)
+    owner_uri = models.TextField()
+    owner_label = models.TextField(blank=True)
     connected_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

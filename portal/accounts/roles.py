@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 View = TypeVar("View", bound=Callable[..., Any])
 
-ALL_ROLES = frozenset(Role.values)
 # Declared by views any signed-in person may use, with or without a portal role.
 ANY_SIGNED_IN = frozenset({"*"})
 

@@ -10,28 +10,33 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from portal import audit
 from portal.accounts import actions
+from portal.accounts.forms import ROLE_CHOICES, CallbackForm, PortalRoleForm, SignInForm
 from portal.accounts.models import Connection, Role, User
-from portal.accounts.roles import ALL_ROLES, allow, signed_in
+from portal.accounts.roles import allow, signed_in
 from portal.accounts.roles import person as _person
 
 
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
+    form = SignInForm(request.POST if request.method == "POST" else request.GET)
+    # A next page that is not even a plausible URL is dropped: sign-in still works.
+    next_url = form.cleaned_data["next"] if form.is_valid() else ""
     if request.method == "POST":
         # Starting from a POST keeps third-party pages from starting sign-ins in your browser.
-        return redirect(actions.begin_sign_in(request, next_url=request.POST.get("next")))
-    return render(request, "accounts/sign_in.html", {"next": request.GET.get("next", "")})
+        return redirect(actions.begin_sign_in(request, next_url=next_url))
+    return render(request, "accounts/sign_in.html", {"next": next_url})
 
 
 @login_not_required
 @require_safe
 def callback(request: HttpRequest) -> HttpResponse:
     try:
-        signed_in = actions.finish_sign_in(request, request.GET)
+        form = CallbackForm(request.GET)
+        signed_in = actions.finish_sign_in(request, form.cleaned_data if form.is_valid() else None)
     except actions.SignInFailed as failure:
-        # Fail closed: whatever the session held (a pending sign-in, a half-finished one) goes.
-        request.session.flush()
+        # Fail closed: the pending sign-in is already used up. The rest of the session stays:
+        # otherwise any link to this URL would sign the person out.
         return render(
             request, "accounts/sign_in_failed.html", {"reason": failure.message}, status=400
         )
@@ -45,11 +50,13 @@ def callback(request: HttpRequest) -> HttpResponse:
 @signed_in
 def sign_out(request: HttpRequest) -> HttpResponse:
     person = _person(request)
+    grant = actions.discard_pending_grant(request, user=person)
     audit.record(
         action=audit.Action.SIGN_OUT,
         organization=person.organization,
         actor=person,
         target=person,
+        after={"sign_in_grant": grant} if grant else None,
         request=request,
     )
     logout(request)
@@ -98,12 +105,24 @@ def disconnect(request: HttpRequest) -> HttpResponse:
     if request.POST.get("confirm") != "disconnect":
         messages.error(request, "Nothing was changed: tick the confirmation to disconnect.")
         return redirect("accounts:connect")
-    actions.disconnect_organization(request, user=_person(request))
+    revoked = actions.disconnect_organization(request, user=_person(request))
     messages.success(
         request,
         "Disconnected. Pages keep showing the last synced data; background work that needs "
         "Calendly stops until an admin connects again.",
     )
+    if revoked is False:
+        messages.warning(
+            request,
+            "Calendly could not be reached to end the portal's access, so it may still list "
+            "the portal as connected. Remove it in Calendly under Integrations & apps.",
+        )
+    elif revoked is None:
+        messages.info(
+            request,
+            "The connection used a personal access token; only its owner can delete it in "
+            "Calendly, under Integrations & apps > API and webhooks.",
+        )
     return redirect("accounts:connect")
 
 
@@ -117,7 +136,7 @@ def people(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/people.html",
-        {"people": members, "roles": Role.choices, "me": person},
+        {"people": members, "roles": ROLE_CHOICES, "me": person},
     )
 
 
@@ -127,10 +146,11 @@ def set_role(request: HttpRequest, pk: int) -> HttpResponse:
     admin = _person(request)
     # Scoped to the admin's organization: anyone else's id is simply not found.
     person = get_object_or_404(User, pk=pk, organization=admin.organization)
-    wanted = request.POST.get("portal_role", "")
-    if wanted and wanted not in ALL_ROLES:
-        messages.error(request, "That is not a portal role.")
+    form = PortalRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors["portal_role"])))
         return redirect("accounts:people")
+    wanted: str = form.cleaned_data["portal_role"]
     if person.calendly_role in ("owner", "admin"):
         messages.error(
             request,
@@ -152,6 +172,7 @@ def set_role(request: HttpRequest, pk: int) -> HttpResponse:
         after={"portal_role": wanted},
         request=request,
     )
-    label = dict(Role.choices).get(wanted, "no portal access")
-    messages.success(request, f"{person.get_full_name() or person.email} now has: {label}.")
+    messages.success(
+        request, f"{person.get_full_name() or person.email} now has: {person.portal_role_label}."
+    )
     return redirect("accounts:people")

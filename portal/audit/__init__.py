@@ -26,6 +26,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Model, TextChoices
 from django.http import HttpRequest
 
+from portal.core.text import storable
+
 if TYPE_CHECKING:
     from portal.accounts.models import Organization, User
     from portal.audit.models import AuditEntry
@@ -103,19 +105,27 @@ def record(
         organization=organization,
         actor=actor,
         # Without a person (a management command, a worker), the caller names the actor.
-        actor_label=describe(actor) if actor is not None else actor_label[:LABEL_LENGTH],
+        actor_label=describe(actor) if actor is not None else _cut(actor_label, LABEL_LENGTH),
         action=str(action),
-        target_type=target_type[:TYPE_LENGTH],
-        target_id=str(target_id)[:LABEL_LENGTH],
-        target_label=target_label[:LABEL_LENGTH],
+        target_type=_cut(target_type, TYPE_LENGTH),
+        target_id=_cut(str(target_id), LABEL_LENGTH),
+        target_label=_cut(target_label, LABEL_LENGTH),
         before=json_safe(before),
         after=json_safe(after),
         ip=client_ip(request) if request is not None else None,
         user_agent=(
-            request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH] if request is not None else ""
+            _cut(request.headers.get("User-Agent", ""), USER_AGENT_LENGTH)
+            if request is not None
+            else ""
         ),
-        request_id=str(getattr(request, "request_id", ""))[:REQUEST_ID_LENGTH],
+        request_id=_cut(str(getattr(request, "request_id", "")), REQUEST_ID_LENGTH),
     )
+
+
+def _cut(value: str, length: int) -> str:
+    # Labels carry what people typed and what Calendly sent: NULs and lone surrogates go too,
+    # since the database refuses them.
+    return storable(value, max_bytes=4 * length)[:length]
 
 
 def describe(obj: Model) -> str:
@@ -128,7 +138,7 @@ def describe(obj: Model) -> str:
         label = f"{name} ({email})" if name and email else name or email or obj.get_username()
     else:
         label = str(obj)
-    return label[:LABEL_LENGTH]
+    return _cut(label, LABEL_LENGTH)
 
 
 class _Encoder(DjangoJSONEncoder):
@@ -157,4 +167,7 @@ def _strip_secrets(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [_strip_secrets(item) for item in value]
+    if isinstance(value, str):
+        # PostgreSQL's jsonb refuses "\u0000" (and UTF-8 has no lone surrogates).
+        return storable(value, max_bytes=len(value) * 4)
     return value

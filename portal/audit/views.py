@@ -6,7 +6,7 @@ from datetime import UTC
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
@@ -40,7 +40,7 @@ def log(request: HtmxHttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.for_organization(organization_id(request))
     form = AuditFilterForm(request.GET, actions=entries.actions_present())
     wanted = form.audit_filter()
-    page = Paginator(entries.matching(wanted), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(entries.matching(wanted), PAGE_SIZE).get_page(form.page_number())
     context = {
         "form": form,
         "page": page,
@@ -53,10 +53,17 @@ def log(request: HtmxHttpRequest) -> HttpResponse:
 
 @allow(Role.ADMIN)
 @require_safe
-def export(request: HttpRequest) -> StreamingHttpResponse:
+def export(request: HtmxHttpRequest) -> HttpResponse | StreamingHttpResponse:
     organization = Organization.objects.get(pk=organization_id(request))
     entries = AuditEntry.objects.for_organization(organization.pk)
-    wanted = AuditFilterForm(request.GET, actions=[]).audit_filter()
+    form = AuditFilterForm(request.GET, actions=entries.actions_present())
+    if not form.is_valid():
+        # Exporting "the current view" needs a view that makes sense: show the page with the
+        # filters' errors instead, and record no export.
+        page = log(request)
+        page.status_code = 400
+        return page
+    wanted = form.audit_filter()
     receipt = record(
         action=Action.EXPORTED,
         organization=organization,

@@ -36,6 +36,7 @@ import httpx
 from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
+from portal.calendly.auth import RenewingBearerAuth, StaticToken, TokenSource
 from portal.calendly.errors import (
     AlreadyInvited,
     AmbiguousWrite,
@@ -145,7 +146,8 @@ class CalendlyClient:
     def __init__(
         self,
         *,
-        token: str,
+        token: str | None = None,
+        tokens: TokenSource | None = None,
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
@@ -154,11 +156,17 @@ class CalendlyClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`limiter` should be `limiter_for(<Calendly user URI>, settings.REDIS_URL)` wherever
+        """Give `token` (used as it is) or `tokens` (asked for a token on every request, so
+        long work outlives an access token: see `calendly.auth`).
+
+        `limiter` should be `limiter_for(<Calendly user URI>, settings.REDIS_URL)` wherever
         several processes use the same Calendly user; without one, clients in this process
         share a local limiter per `rate_limit_key` (default: a fingerprint of the token)."""
+        if (token is None) == (tokens is None):
+            raise ValueError("CalendlyClient needs exactly one of token= and tokens=")
+        source = tokens if tokens is not None else StaticToken(str(token))
         if limiter is None:
-            key = rate_limit_key or hashlib.sha256(token.encode()).hexdigest()[:16]
+            key = rate_limit_key or hashlib.sha256(source.current().encode()).hexdigest()[:16]
             limiter = limiter_for(key)
         self._limiter = limiter
         self._sleep = sleep
@@ -169,11 +177,8 @@ class CalendlyClient:
             base_url=base_url if base_url is not None else settings.CALENDLY_API_URL,
             transport=transport,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            },
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            auth=RenewingBearerAuth(source),
         )
 
     def close(self) -> None:

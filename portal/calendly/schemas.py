@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def uuid_of(uri: str) -> str:
@@ -22,6 +22,15 @@ def uuid_of(uri: str) -> str:
     if not segment:
         raise ValueError(f"Not a Calendly resource URI: {uri!r}")
     return segment
+
+
+def _none_to_empty(value: object) -> object:
+    return "" if value is None else value
+
+
+# A string the spec calls required but Calendly has been seen to send as null: read as "",
+# so one odd record does not fail a whole listing.
+Text = Annotated[str, BeforeValidator(_none_to_empty)]
 
 
 class CalendlyModel(BaseModel):
@@ -45,8 +54,8 @@ class Pagination(CalendlyModel):
 
 
 class User(Resource):
-    name: str
-    email: str
+    name: Text
+    email: Text
     slug: str | None = None
     scheduling_url: str | None = None
     timezone: str | None = None
@@ -69,7 +78,7 @@ class Organization(Resource):
 
 
 class OrganizationMembership(Resource):
-    role: str  # owner | admin | user
+    role: Text  # owner | admin | user
     user: User
     organization: str
     type: str | None = None  # set when embedded as a group relationship's owner
@@ -79,8 +88,8 @@ class OrganizationMembership(Resource):
 
 class OrganizationInvitation(Resource):
     organization: str
-    email: str
-    status: str  # pending | accepted | declined
+    email: Text
+    status: Text  # pending | accepted | declined
     user: str | None = None  # set once accepted
     type: str | None = None  # set when embedded as a group relationship's owner
     last_sent_at: datetime | None = None
@@ -89,7 +98,7 @@ class OrganizationInvitation(Resource):
 
 
 class Group(Resource):
-    name: str
+    name: Text
     organization: str
     member_count: int | None = None
     created_at: datetime | None = None
@@ -97,7 +106,7 @@ class Group(Resource):
 
 
 class GroupRelationship(Resource):
-    role: str  # member | admin
+    role: Text  # member | admin
     # The owner is a membership, or an invitation when the person has not joined yet; keep the
     # embedded object whole and let `owner_uri`/`owner_type` answer the common questions.
     owner: dict[str, Any]
@@ -116,7 +125,7 @@ class GroupRelationship(Resource):
 
 
 class Team(Resource):
-    name: str
+    name: Text
     organization: str | None = None
     scheduling_url: str | None = None
 
@@ -149,7 +158,7 @@ class EventType(Resource):
     name: str | None = None
     active: bool
     slug: str | None = None
-    scheduling_url: str
+    scheduling_url: Text
     duration: int | None = None
     duration_options: list[int] | None = None
     kind: str | None = None  # solo | group

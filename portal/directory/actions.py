@@ -27,14 +27,20 @@ from portal.accounts.connections import (
 )
 from portal.accounts.models import Connection, Organization, User
 from portal.calendly import errors
+from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import OrganizationInvitation
+from portal.core.text import storable
 from portal.directory.models import Invitation, Member
 
 log = logging.getLogger(__name__)
 
 # More than this at once is bulk work for a background job, not a form post.
 MAX_INVITES_AT_ONCE = 20
+# The longest address Calendly accepts (RFC 5321's path limit less its angle brackets).
+# Checked before any call: an address Calendly takes but nothing else can hold must never
+# reach it.
+MAX_EMAIL_LENGTH = 254
 
 
 class Outcome(StrEnum):
@@ -100,6 +106,13 @@ def explain(error: errors.CalendlyError) -> str:
         return f"Calendly limits requests per minute and is pacing the portal; try again{wait}."
     if isinstance(error, errors.NotFound):
         return "Calendly no longer has this; refresh the member list to see the current state."
+    if isinstance(error, errors.TransportFailure) and not error.sent:
+        return "Calendly could not be reached; nothing was changed. Try again in a few minutes."
+    if isinstance(error, TokenUnavailable):
+        return (
+            "The organization's Calendly connection could not renew its access, so nothing was "
+            "changed; an admin needs to connect again."
+        )
     if isinstance(error, errors.TransportFailure | errors.ServerError | errors.AmbiguousWrite):
         return (
             "Calendly did not answer properly, so it is not certain the change was made. "
@@ -138,6 +151,16 @@ def parse_emails(text: str) -> tuple[list[str], list[InviteResult]]:
         if not email or email in seen:
             continue
         seen.add(email)
+        if len(email) > MAX_EMAIL_LENGTH:
+            invalid.append(
+                InviteResult(
+                    f"{raw[:40]}…",
+                    Outcome.INVALID,
+                    f"This address is {len(email)} characters long; Calendly accepts at most "
+                    f"{MAX_EMAIL_LENGTH}. Nothing was sent for it.",
+                )
+            )
+            continue
         try:
             validate_email(email)
         except ValidationError:
@@ -222,11 +245,11 @@ def _invite_one(
 
 def _store_invitation(organization: Organization, sent: OrganizationInvitation) -> Invitation:
     row, _ = Invitation.objects.update_or_create(
-        uri=sent.uri,
+        uri=storable(sent.uri),
         defaults={
             "organization": organization,
-            "email": sent.email,
-            "status": sent.status,
+            "email": storable(sent.email),
+            "status": storable(sent.status),
             "last_sent_at": sent.last_sent_at,
             "calendly_created_at": sent.created_at,
             "calendly_updated_at": sent.updated_at,

@@ -18,6 +18,9 @@ from portal.accounts.models import Organization
 
 class SyncRun(models.Model):
     class Status(models.TextChoices):
+        # Handed to the background workers, not yet started by one. It does not block a sync
+        # in the foreground (`manage.py sync_org`), which takes it over.
+        QUEUED = "queued", "Waiting for a worker"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Finished"
         FAILED = "failed", "Failed"
@@ -34,6 +37,8 @@ class SyncRun(models.Model):
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # What is being fetched now, for the progress display ("Members: 3,400 so far").
@@ -57,13 +62,17 @@ class SyncRun(models.Model):
             # worker and the Refresh button) inserting at once cannot both win.
             models.UniqueConstraint(
                 fields=["organization"],
-                condition=models.Q(status="running"),
-                name="one_running_sync_per_organization",
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_organization",
             )
         ]
 
     def __str__(self) -> str:
         return f"sync {self.pk} of {self.organization} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
 
 
 class MirrorQuerySet[M: models.Model](models.QuerySet[M]):
@@ -75,7 +84,10 @@ class Mirrored(models.Model):
     """Fields every mirrored row has."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    uri = models.URLField(max_length=255, unique=True)
+    # Calendly's strings go into text columns: it sends names, slugs, URLs and emails of any
+    # length, and a column too short for one of them would fail every later sync. The sync
+    # stores them through `portal.core.text.storable`, which bounds what an index holds.
+    uri = models.TextField(unique=True)
     seen_in = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL, related_name="+")
     removed_at = models.DateTimeField(null=True, blank=True)
     calendly_created_at = models.DateTimeField(null=True, blank=True)
@@ -93,21 +105,21 @@ class Member(Mirrored):
         ADMIN = "admin", "Admin"
         USER = "user", "User"
 
-    user_uri = models.URLField(max_length=255, db_index=True)
-    name = models.CharField(max_length=255)
-    email = models.EmailField(max_length=255)
-    role = models.CharField(max_length=8, choices=Role.choices)
-    slug = models.CharField(max_length=255, blank=True)
-    scheduling_url = models.URLField(max_length=500, blank=True)
-    timezone = models.CharField(max_length=64, blank=True)
-    avatar_url = models.URLField(max_length=500, blank=True)
+    user_uri = models.TextField(db_index=True)
+    name = models.TextField()
+    email = models.TextField()
+    role = models.TextField(choices=Role.choices)
+    slug = models.TextField(blank=True)
+    scheduling_url = models.TextField(blank=True)
+    timezone = models.TextField(blank=True)
+    avatar_url = models.TextField(blank=True)
     # What the members search matches: lower-case name and email in one column the database
     # keeps current, so a search is one LIKE per row instead of two UPPER()s and two LIKEs.
     search_text = models.GeneratedField(
         expression=Lower(
-            Concat("name", models.Value(" "), "email", output_field=models.CharField())
+            Concat("name", models.Value(" "), "email", output_field=models.TextField())
         ),
-        output_field=models.CharField(max_length=511),
+        output_field=models.TextField(),
         db_persist=True,
     )
 
@@ -136,10 +148,10 @@ class Invitation(Mirrored):
         ACCEPTED = "accepted", "Accepted"
         DECLINED = "declined", "Declined"
 
-    email = models.EmailField(max_length=255)
-    status = models.CharField(max_length=16, choices=Status.choices)
+    email = models.TextField()
+    status = models.TextField(choices=Status.choices)
     last_sent_at = models.DateTimeField(null=True, blank=True)
-    user_uri = models.URLField(max_length=255, blank=True)
+    user_uri = models.TextField(blank=True)
 
     objects = MirrorQuerySet["Invitation"].as_manager()
 
@@ -154,7 +166,7 @@ class Invitation(Mirrored):
 
 
 class Group(Mirrored):
-    name = models.CharField(max_length=255)
+    name = models.TextField()
     member_count = models.PositiveIntegerField(null=True, blank=True)
 
     objects = MirrorQuerySet["Group"].as_manager()
@@ -169,9 +181,9 @@ class GroupRelationship(Mirrored):
         ADMIN = "admin", "Group admin"
 
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="relationships")
-    role = models.CharField(max_length=8, choices=Role.choices)
+    role = models.TextField(choices=Role.choices)
     # The owner is a membership, or an invitation when the person has not joined yet.
-    owner_uri = models.URLField(max_length=255, db_index=True)
+    owner_uri = models.TextField(db_index=True)
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="group_relationships"
     )
@@ -190,8 +202,8 @@ class GroupRelationship(Mirrored):
 
 
 class Team(Mirrored):
-    name = models.CharField(max_length=255)
-    scheduling_url = models.URLField(max_length=500, blank=True)
+    name = models.TextField()
+    scheduling_url = models.TextField(blank=True)
 
     objects = MirrorQuerySet["Team"].as_manager()
 
@@ -200,19 +212,19 @@ class Team(Mirrored):
 
 
 class EventType(Mirrored):
-    name = models.CharField(max_length=255, blank=True)
-    slug = models.CharField(max_length=255, blank=True)
+    name = models.TextField(blank=True)
+    slug = models.TextField(blank=True)
     active = models.BooleanField()
-    scheduling_url = models.URLField(max_length=500)
+    scheduling_url = models.TextField()
     duration = models.PositiveIntegerField(null=True, blank=True)
-    kind = models.CharField(max_length=16, blank=True)  # solo | group
-    pooling_type = models.CharField(max_length=16, blank=True)  # round_robin | collective | ...
-    type = models.CharField(max_length=32, blank=True)  # StandardEventType | AdhocEventType
+    kind = models.TextField(blank=True)  # solo | group
+    pooling_type = models.TextField(blank=True)  # round_robin | collective | ...
+    type = models.TextField(blank=True)  # StandardEventType | AdhocEventType
     secret = models.BooleanField(default=False)
     admin_managed = models.BooleanField(default=False)
-    profile_type = models.CharField(max_length=8, blank=True)  # User | Team
-    profile_name = models.CharField(max_length=255, blank=True)
-    profile_owner_uri = models.URLField(max_length=255, blank=True, db_index=True)
+    profile_type = models.TextField(blank=True)  # User | Team
+    profile_name = models.TextField(blank=True)
+    profile_owner_uri = models.TextField(blank=True, db_index=True)
     hosts = models.ManyToManyField(Member, through="EventTypeHost", related_name="event_types")
 
     objects = MirrorQuerySet["EventType"].as_manager()

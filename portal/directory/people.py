@@ -82,7 +82,7 @@ class PeopleFilter(forms.Form):
         required=False, choices=[("", "Any role"), *Member.Role.choices], label="Role"
     )
     # Checked against the organization's groups once the page is read (see `check_group`).
-    group = forms.IntegerField(required=False, min_value=1, label="Group")
+    group = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Group")
     sort = forms.CharField(required=False, max_length=16)
     # The hygiene panel's links: invitations waiting longer than N days, members hosting no
     # active event type, people removed in the last N days.

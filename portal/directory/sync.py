@@ -29,7 +29,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.http import HttpRequest
@@ -38,12 +37,14 @@ from django.utils import timezone
 from portal import audit
 from portal.accounts.connections import (
     ConnectionUnavailable,
-    access_token,
+    client_for,
     get_connection,
     mark_needs_reauthorization,
+    shared_limiter,
 )
 from portal.accounts.models import Connection, Organization, User
 from portal.calendly import schemas
+from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import PAGE_SIZE, CalendlyClient
 from portal.calendly.errors import (
     BadRequest,
@@ -56,7 +57,8 @@ from portal.calendly.errors import (
     TransportFailure,
     Unauthenticated,
 )
-from portal.calendly.ratelimit import RateLimiter, limiter_for
+from portal.calendly.ratelimit import RateLimiter
+from portal.core.text import storable
 from portal.directory.models import (
     EventType,
     EventTypeHost,
@@ -67,6 +69,7 @@ from portal.directory.models import (
     SyncRun,
     Team,
 )
+from portal.jobs.models import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
@@ -113,26 +116,52 @@ class SkipSection(Exception):
 
 
 def start_sync(
-    organization: Organization, *, trigger: str, requested_by: User | None = None
+    organization: Organization,
+    *,
+    trigger: str,
+    requested_by: User | None = None,
+    status: str = SyncRun.Status.RUNNING,
 ) -> tuple[SyncRun, bool]:
-    """Claim the organization's one running sync: (the new run, True), or (the run already
-    going on, False). The partial unique index on running runs decides between racers."""
+    """Claim the organization's one active sync: (the new run, True), or (the run already
+    queued or running, False). The partial unique index on active runs decides between racers.
+    `status` is RUNNING to run it in this process, QUEUED to hand it to a worker."""
     for _ in range(3):
         _give_up_stale_runs(organization)
         try:
             with transaction.atomic():
                 run = SyncRun.objects.create(
-                    organization=organization, trigger=trigger, requested_by=requested_by
+                    organization=organization,
+                    trigger=trigger,
+                    requested_by=requested_by,
+                    status=status,
                 )
             return run, True
         except IntegrityError:
-            running = SyncRun.objects.filter(
-                organization=organization, status=SyncRun.Status.RUNNING
+            active = SyncRun.objects.filter(
+                organization=organization, status__in=SyncRun.ACTIVE
             ).first()
-            if running is not None:
-                return running, False
+            if active is not None:
+                return active, False
             # It finished between our insert and our look; claiming again will succeed.
     raise RuntimeError(f"Could not claim a sync of {organization}")
+
+
+def take_over(run: SyncRun) -> bool:
+    """Start a claimed run in this process: one still waiting for a worker, or a running one
+    whose worker stopped writing its heartbeat. True when this process now owns it; the
+    conditional update lets exactly one of several takers win."""
+    now = timezone.now()
+    waiting = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED)
+    lost = SyncRun.objects.filter(
+        pk=run.pk, status=SyncRun.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    )
+    if not (
+        waiting.update(status=SyncRun.Status.RUNNING, heartbeat_at=now)
+        or lost.update(heartbeat_at=now)
+    ):
+        return False
+    run.refresh_from_db()
+    return True
 
 
 def _give_up_stale_runs(organization: Organization) -> None:
@@ -158,12 +187,14 @@ def request_sync(
     requested_by: User | None = None,
     request: HttpRequest | None = None,
 ) -> tuple[SyncRun, bool]:
-    """Claim a run now and hand it to a worker once the current transaction commits.
+    """Claim a run for a worker, handed over once the current transaction commits.
 
-    Returns the run to show progress for, and whether it is new (False: one was running). A
-    person's request is audited when it starts a sync.
+    Returns the run to show progress for, and whether it is new (False: one was queued or
+    running). A person's request is audited when it starts a sync.
     """
-    run, started = start_sync(organization, trigger=trigger, requested_by=requested_by)
+    run, started = start_sync(
+        organization, trigger=trigger, requested_by=requested_by, status=SyncRun.Status.QUEUED
+    )
     if not started:
         return run, False
     if requested_by is not None:
@@ -189,9 +220,14 @@ def _hand_to_worker(run_id: int) -> None:
             run.organization_id, run.trigger, run.requested_by_id, run_id=run.pk
         )
     except Exception as exc:
-        # A claimed run nobody will ever execute would block every sync until it went stale.
+        # A queued run nobody will ever execute would keep the Refresh button waiting.
         log.exception("Could not enqueue sync %s", run.pk)
         _fail(run, f"The sync could not be handed to a background worker ({exc}). {LAST_COPY}")
+
+
+def workers_running() -> bool:
+    """Whether any background worker has written its heartbeat lately (see portal.jobs)."""
+    return WorkerHeartbeat.objects.alive().exists()
 
 
 # -- running it -----------------------------------------------------------------------------
@@ -205,14 +241,16 @@ def sync_organization(
     client: CalendlyClient | None = None,
     counter: RequestCounter | None = None,
 ) -> SyncRun:
-    """Sync in this process. Returns the finished run, or the one already running (untouched).
+    """Sync in this process. Returns the finished run, or the one another process is running
+    (untouched). A run waiting for a worker is taken over and run here; the worker that gets
+    it later finds it taken and does nothing.
 
     Without `client`, the organization's connection is used. A caller passing its own client
     passes the RequestCounter its limiter is wrapped in as `counter` to have requests counted.
     """
     run, started = start_sync(organization, trigger=trigger, requested_by=requested_by)
-    if not started:
-        return run
+    if not started and not take_over(run):
+        return run  # running in another process
     return run_sync(run, client=client, counter=counter)
 
 
@@ -260,9 +298,8 @@ def run_sync(
 
 def connection_client(organization: Organization) -> tuple[CalendlyClient, RequestCounter]:
     """The organization's client (as `client_for` builds it), with its requests counted."""
-    connection = get_connection(organization)
-    counter = RequestCounter(limiter_for(connection.owner_uri, settings.REDIS_URL or None))
-    return CalendlyClient(token=access_token(connection), limiter=counter), counter
+    counter = RequestCounter(shared_limiter(get_connection(organization)))
+    return client_for(organization, limiter=counter), counter
 
 
 class _NoLimit:
@@ -332,7 +369,14 @@ def explain(exc: CalendlyError | ConnectionUnavailable, stage: str) -> str:
             f"Calendly's request budget for the connected user ran out while {what}. "
             f"{LAST_COPY} The next sync will try again; Refresh later."
         )
-    if isinstance(exc, TransportFailure):
+    if isinstance(exc, TokenUnavailable):
+        return (
+            f"The connection's access could not be renewed while {what} ({exc.message}). "
+            f"{LAST_COPY} An owner or admin needs to connect the organization again."
+        )
+    if isinstance(exc, TransportFailure) and not exc.sent:
+        happened = f"Calendly could not be reached while {what} ({exc.reason})"
+    elif isinstance(exc, TransportFailure):
         happened = f"Calendly did not answer while {what} ({exc.reason})"
     elif isinstance(exc, ServerError):
         happened = f"Calendly answered {exc.status} while {what}"
@@ -365,9 +409,10 @@ class _Sync:
         run.counts, run.notes, run.error = {}, [], ""
         self._progress("organization", 0)
         found = self.client.get_organization(organization=self.org_uri)
-        if found.name and found.name != self.organization.name:
-            Organization.objects.filter(pk=self.organization.pk).update(name=found.name)
-            self.organization.name = found.name
+        name = storable(found.name)
+        if name and name != self.organization.name:
+            Organization.objects.filter(pk=self.organization.pk).update(name=name)
+            self.organization.name = name
 
         self._section(
             "members",
@@ -486,7 +531,7 @@ class _Sync:
     def _common(self, item: Any) -> dict[str, Any]:
         return {
             "organization": self.organization,
-            "uri": item.uri,
+            "uri": storable(item.uri),
             "seen_in": self.sync_run,
             # Teams come without timestamps.
             "calendly_created_at": getattr(item, "created_at", None),
@@ -497,14 +542,14 @@ class _Sync:
         rows = [
             Member(
                 **self._common(m),
-                user_uri=m.user.uri,
-                name=m.user.name,
-                email=m.user.email,
-                role=m.role,
-                slug=m.user.slug or "",
-                scheduling_url=m.user.scheduling_url or "",
-                timezone=m.user.timezone or "",
-                avatar_url=m.user.avatar_url or "",
+                user_uri=storable(m.user.uri),
+                name=storable(m.user.name),
+                email=storable(m.user.email),
+                role=storable(m.role),
+                slug=storable(m.user.slug),
+                scheduling_url=storable(m.user.scheduling_url),
+                timezone=storable(m.user.timezone),
+                avatar_url=storable(m.user.avatar_url),
             )
             for m in page
         ]
@@ -515,35 +560,40 @@ class _Sync:
         rows = [
             Invitation(
                 **self._common(i),
-                email=i.email,
-                status=i.status,
+                email=storable(i.email),
+                status=storable(i.status),
                 last_sent_at=i.last_sent_at,
-                user_uri=i.user or "",
+                user_uri=storable(i.user),
             )
             for i in page
         ]
         self._upsert(Invitation, rows, ["email", "status", "last_sent_at", "user_uri"])
 
     def _save_groups(self, page: list[schemas.Group]) -> None:
-        rows = [Group(**self._common(g), name=g.name, member_count=g.member_count) for g in page]
+        rows = [
+            Group(**self._common(g), name=storable(g.name), member_count=g.member_count)
+            for g in page
+        ]
         self._upsert(Group, rows, ["name", "member_count"])
 
     def _save_group_relationships(self, page: list[schemas.GroupRelationship]) -> None:
-        groups = self._ids(Group, (r.group for r in page))
-        members = self._ids(Member, (r.owner_uri for r in page))
-        invitations = self._ids(Invitation, (r.owner_uri for r in page))
+        # (relationship, its group's URI, its owner's URI) as stored, to look rows up by.
+        found = [(r, storable(r.group), storable(r.owner_uri)) for r in page]
+        groups = self._ids(Group, (group for _, group, _ in found))
+        members = self._ids(Member, (owner for _, _, owner in found))
+        invitations = self._ids(Invitation, (owner for _, _, owner in found))
         rows = [
             GroupRelationship(
                 **self._common(r),
-                group_id=groups[r.group],
-                role=r.role,
-                owner_uri=r.owner_uri,
-                member_id=members.get(r.owner_uri),
-                invitation_id=invitations.get(r.owner_uri),
+                group_id=groups[group],
+                role=storable(r.role),
+                owner_uri=owner,
+                member_id=members.get(owner),
+                invitation_id=invitations.get(owner),
             )
-            for r in page
+            for r, group, owner in found
             # A group created after the groups were listed arrives with the next sync.
-            if r.group in groups
+            if group in groups
         ]
         self._upsert(
             GroupRelationship, rows, ["group", "role", "owner_uri", "member", "invitation"]
@@ -551,7 +601,11 @@ class _Sync:
 
     def _save_teams(self, page: list[schemas.Team]) -> None:
         rows = [
-            Team(**self._common(t), name=t.name, scheduling_url=t.scheduling_url or "")
+            Team(
+                **self._common(t),
+                name=storable(t.name),
+                scheduling_url=storable(t.scheduling_url),
+            )
             for t in page
         ]
         self._upsert(Team, rows, ["name", "scheduling_url"])
@@ -560,19 +614,19 @@ class _Sync:
         rows = [
             EventType(
                 **self._common(e),
-                name=e.name or "",
-                slug=e.slug or "",
+                name=storable(e.name),
+                slug=storable(e.slug),
                 active=e.active,
-                scheduling_url=e.scheduling_url,
+                scheduling_url=storable(e.scheduling_url),
                 duration=e.duration,
-                kind=e.kind or "",
-                pooling_type=e.pooling_type or "",
-                type=e.type or "",
+                kind=storable(e.kind),
+                pooling_type=storable(e.pooling_type),
+                type=storable(e.type),
                 secret=bool(e.secret),
                 admin_managed=bool(e.admin_managed),
-                profile_type=e.profile.type if e.profile else "",
-                profile_name=(e.profile.name or "") if e.profile else "",
-                profile_owner_uri=(e.profile.owner or "") if e.profile else "",
+                profile_type=storable(e.profile.type) if e.profile else "",
+                profile_name=storable(e.profile.name) if e.profile else "",
+                profile_owner_uri=storable(e.profile.owner) if e.profile else "",
             )
             for e in page
         ]
@@ -597,7 +651,7 @@ class _Sync:
         )
         # A personal event type's host is its owner, whom the members listing already brought.
         owner_of = {
-            e.uri: e.profile.owner
+            storable(e.uri): storable(e.profile.owner)
             for e in page
             if not e.pooling_type and e.profile and e.profile.type == "User" and e.profile.owner
         }
@@ -634,7 +688,7 @@ class _Sync:
         for event_type_id, uri in list(pooled):
             try:
                 listed = [
-                    m.member.uri
+                    storable(m.member.uri)
                     for m in self.client.list_event_type_memberships(event_type=uri)
                     if m.member is not None
                 ]

@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseStopPolling
 from portal.accounts.models import Organization, Role, User
 from portal.accounts.roles import allow
 from portal.directory.models import SyncRun
-from portal.directory.sync import request_sync, stage_words
+from portal.directory.sync import request_sync, stage_words, workers_running
 from portal.htmx import HtmxHttpRequest
 
 PROGRESS = "directory/sync_status.html#sync-progress"
@@ -35,9 +35,11 @@ def refresh(request: HtmxHttpRequest) -> HttpResponse:
         request=request,
     )
     if request.htmx:
-        return render(request, PROGRESS, _context(run))
+        return render(request, PROGRESS, sync_progress(run))
     if started:
         messages.success(request, "Syncing with Calendly; this page shows the result when done.")
+    elif run.status == SyncRun.Status.QUEUED:
+        messages.info(request, "A sync with Calendly is already waiting for a background worker.")
     else:
         messages.info(request, "A sync with Calendly is already running.")
     return redirect("directory:members")
@@ -49,13 +51,20 @@ def sync_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # Another organization's run is simply not found.
     run = get_object_or_404(SyncRun, pk=pk, organization=_organization(request))
     if not request.htmx:
-        return render(request, "directory/sync_status.html", _context(run))
-    if run.status == SyncRun.Status.RUNNING:
-        return render(request, PROGRESS, _context(run))
+        return render(request, "directory/sync_status.html", sync_progress(run))
+    if run.is_active:
+        return render(request, PROGRESS, sync_progress(run))
     # 286 tells htmx to stop polling; the final state is still swapped in.
-    response = render(request, PROGRESS, _context(run))
+    response = render(request, PROGRESS, sync_progress(run))
     return HttpResponseStopPolling(response.content, content_type=response["Content-Type"])
 
 
-def _context(run: SyncRun) -> dict[str, object]:
-    return {"run": run, "stage": stage_words(run.stage), "counts": run.counts}
+def sync_progress(run: SyncRun) -> dict[str, object]:
+    """What the progress partial shows about a run."""
+    return {
+        "run": run,
+        "stage": stage_words(run.stage),
+        "counts": run.counts,
+        # Asked only while the run waits: "none is running" is what to fix then.
+        "workers_running": workers_running() if run.status == SyncRun.Status.QUEUED else None,
+    }

@@ -14,7 +14,7 @@ from celery.contrib.django.task import DjangoTask
 
 from portal.accounts.models import Connection, Organization, User
 from portal.directory.models import SyncRun
-from portal.directory.sync import run_sync, sync_organization
+from portal.directory.sync import run_sync, sync_organization, take_over
 
 
 @shared_task(base=DjangoTask, name="directory.sync_organization")
@@ -30,8 +30,9 @@ def sync_organization_task(
         return
     if run_id is not None:
         run = SyncRun.objects.filter(pk=run_id, organization=organization).first()
-        if run is None or run.status != SyncRun.Status.RUNNING:
-            return  # a second delivery of a task that already finished
+        # Taken over by `manage.py sync_org`, finished, or a second delivery: nothing to do.
+        if run is None or not take_over(run):
+            return
         run_sync(run)
         return
     requested_by = User.objects.filter(pk=requested_by_id).first() if requested_by_id else None

@@ -17,6 +17,7 @@ from portal.accounts.roles import allow
 from portal.accounts.roles import person as _person
 from portal.audit.models import AuditEntry
 from portal.directory import actions, people
+from portal.directory.forms import ConfirmRemovalForm, InviteForm, NoteChangeForm, RevokeForm
 from portal.directory.models import EventType, GroupRelationship, Invitation, Member
 from portal.htmx import HtmxHttpRequest, render_page
 
@@ -137,7 +138,11 @@ CALENDLY_ADMIN_CENTER = "https://calendly.com/app/admin/users"
 @require_POST
 def invite(request: HttpRequest) -> HttpResponse:
     person = _person(request)
-    emails, invalid = actions.parse_emails(request.POST.get("emails", ""))
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors["emails"])))
+        return redirect("directory:members")
+    emails, invalid = actions.parse_emails(form.cleaned_data["emails"])
     for result in invalid:
         messages.error(request, f"{result.email}: {result.message}")
     if not emails:
@@ -171,7 +176,8 @@ def revoke_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = get_object_or_404(
         Invitation, pk=pk, organization_id=roles.organization_id(request), removed_at__isnull=True
     )
-    resend = request.GET.get("then") == "resend" or request.POST.get("then") == "resend"
+    form = RevokeForm(request.POST if request.method == "POST" else request.GET)
+    resend = form.is_valid() and form.cleaned_data["then"] == "resend"
     if request.method == "GET":
         return render(
             request, "directory/revoke.html", {"invitation": invitation, "resend": resend}
@@ -213,7 +219,8 @@ def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(Member, pk=pk, organization_id=organization_id)
     refusal = actions.removal_refusal(member=member, actor=person)
     if request.method == "POST" and refusal is None:
-        if request.POST.get("confirm") != member.email:
+        form = ConfirmRemovalForm(request.POST)
+        if not form.is_valid() or form.cleaned_data["confirm"] != member.email:
             messages.error(request, "Nothing was removed: type the person's email to confirm.")
             return redirect("directory:remove", pk=member.pk)
         try:
@@ -248,10 +255,11 @@ def note_change(request: HttpRequest, pk: int) -> HttpResponse:
     """Roles and groups change only in Calendly's admin center; the portal records the intent."""
     person = _person(request)
     member = get_object_or_404(Member, pk=pk, organization_id=roles.organization_id(request))
-    change = request.POST.get("change", "").strip()[:500]
-    if not change:
-        messages.error(request, "Describe the change to record it.")
+    form = NoteChangeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors["change"])))
         return redirect("directory:member", pk=member.pk)
+    change = form.cleaned_data["change"]
     audit.record(
         action=audit.Action.CHANGE_REQUESTED,
         organization=person.organization,

@@ -327,13 +327,27 @@ def revoke(sb: Sandbox, req: Request) -> Response:
     value = form.get("token")
     if not value:
         return OAuthError(400, "invalid_request", "token is required").response()
-    if value in sb.tokens and sb.tokens[value].kind == "oauth":
-        sb.tokens[value].revoked = True
-    elif value in sb.refresh_tokens:
-        sb.refresh_tokens[value].revoked = True
-        for access in sb.tokens.values():
-            if access.refresh == value:
-                access.revoked = True
+    user: str | None
+    client_id: str | None
+    with sb.lock:
+        if value in sb.tokens and sb.tokens[value].kind == "oauth":
+            sb.tokens[value].revoked = True
+            user, client_id = sb.tokens[value].user, sb.tokens[value].client_id
+        elif value in sb.refresh_tokens:
+            sb.refresh_tokens[value].revoked = True
+            user, client_id = sb.refresh_tokens[value].user, sb.refresh_tokens[value].client_id
+            for access in sb.tokens.values():
+                if access.refresh == value:
+                    access.revoked = True
+        else:
+            user = client_id = None
+        if user is not None and sb.revoke_ends_all_grants:
+            for access in sb.tokens.values():
+                if access.kind == "oauth" and (access.user, access.client_id) == (user, client_id):
+                    access.revoked = True
+            for refresh in sb.refresh_tokens.values():
+                if (refresh.user, refresh.client_id) == (user, client_id):
+                    refresh.revoked = True
     # RFC 7009: unknown tokens are not an error.
     return Response.json(200, {})
 

@@ -366,7 +366,8 @@ class Sandbox:
     `members` people are generated from `seed`; `rate_limit` is (requests, seconds) per user;
     `faults` is the share of API requests that fail on purpose (see `server.py`);
     `owner_token` fixes the owner's personal access token; `access_token_ttl` is the OAuth
-    access-token lifetime in seconds.
+    access-token lifetime in seconds; `revoke_ends_all_grants` makes a revocation end all of
+    that user's grants to the app (the unconfirmed, pessimistic reading of Calendly's docs).
     """
 
     def __init__(
@@ -388,12 +389,16 @@ class Sandbox:
         seats: int | None = None,
         webhook_timeout: float = 5.0,
         scim: bool = False,
+        revoke_ends_all_grants: bool = False,
     ) -> None:
         if members < 5:
             raise ValueError("the sandbox needs at least 5 members (owner, admins, users)")
         self.members = members
         # An organization provisioned through SCIM refuses member changes over the REST API.
         self.scim = scim
+        # Whether revoking one OAuth token also ends every other grant the same user gave the
+        # same app. Calendly does not say (API_NOTES §1.3); the portal must work either way.
+        self.revoke_ends_all_grants = revoke_ends_all_grants
         self.seed = seed
         self.rate_limit = rate_limit
         self.token_rate_limit = token_rate_limit

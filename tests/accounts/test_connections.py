@@ -18,8 +18,15 @@ from django.db import connections
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from portal.accounts.connections import ConnectionUnavailable, access_token, get_connection
+from portal.accounts.connections import (
+    ConnectionUnavailable,
+    access_token,
+    client_for,
+    get_connection,
+)
 from portal.accounts.models import Connection, Organization, Role
+from portal.calendly.auth import TokenUnavailable
+from portal.calendly.errors import Unauthenticated
 from portal.calendly.oauth import (
     CalendlyOAuth,
     OAuthRateLimited,
@@ -27,8 +34,10 @@ from portal.calendly.oauth import (
     new_code_verifier,
     new_state,
 )
+from portal.directory.models import Member, SyncRun
+from portal.directory.sync import sync_organization
 from tests.factories import OrganizationFactory, UserFactory
-from tests.sandbox_plugin import RunningSandbox
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 REDIRECT = "http://127.0.0.1:8000/accounts/callback"
 
@@ -285,3 +294,137 @@ def test_every_authorize_url_carries_a_fresh_state_and_an_s256_challenge() -> No
         assert query["redirect_uri"] == [REDIRECT]
     assert queries[0]["state"] != queries[1]["state"]
     assert queries[0]["code_challenge"] != queries[1]["code_challenge"]
+
+
+def calendly_is(sandbox: RunningSandbox) -> override_settings:
+    return override_settings(
+        CALENDLY_API_URL=sandbox.url,
+        CALENDLY_AUTH_URL=sandbox.url,
+        CALENDLY_CLIENT_ID=sandbox.client_id,
+        CALENDLY_CLIENT_SECRET=sandbox.client_secret,
+    )
+
+
+def oauth_connection(sandbox: RunningSandbox, organization: Organization) -> Connection:
+    """The organization connected through the owner's OAuth grant, as "connect" stores it."""
+    grant = grant_from_sandbox(sandbox, oauth_for(sandbox))
+    return Connection.objects.create(
+        organization=organization,
+        kind=Connection.Kind.OAUTH,
+        owner_uri=grant.owner,
+        access_token=grant.access_token,
+        refresh_token=grant.refresh_token,
+        expires_at=grant.expires_at,
+        refreshed_at=timezone.now(),
+    )
+
+
+@pytest.mark.django_db
+def test_a_token_refused_as_expired_is_renewed_once_and_the_call_goes_through(
+    sandbox: RunningSandbox,
+) -> None:
+    organization = OrganizationFactory(uri=sandbox.organization_uri(sandbox.url))
+    connection = oauth_connection(sandbox, organization)
+    with calendly_is(sandbox):
+        client = client_for(organization)
+        # Calendly's clock says the token has run out although ours says it has not.
+        sandbox.advance(7200)
+        sandbox.requests.reset()
+
+        me = client.get_current_user()
+
+    assert me.email == sandbox.owner.email
+    assert sandbox.requests.count("POST /oauth/token") == 1
+    assert sandbox.requests.count("GET /users/me") == 2  # refused once, then answered
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.HEALTHY
+    assert connection.token_version == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_personal_access_token_is_not_renewed(sandbox: RunningSandbox) -> None:
+    organization = OrganizationFactory(uri=sandbox.organization_uri(sandbox.url))
+    Connection.objects.create(
+        organization=organization,
+        kind=Connection.Kind.PERSONAL_ACCESS_TOKEN,
+        owner_uri=f"{sandbox.url}/users/{sandbox.owner_uuid}",
+        access_token="a-deleted-personal-access-token",
+    )
+    with calendly_is(sandbox), pytest.raises(Unauthenticated):
+        client_for(organization).get_current_user()
+    assert sandbox.requests.count("POST /oauth/token") == 0
+
+
+@pytest.mark.django_db
+def test_a_renewal_that_fails_marks_the_connection_and_says_why(sandbox: RunningSandbox) -> None:
+    organization = OrganizationFactory(uri=sandbox.organization_uri(sandbox.url))
+    connection = oauth_connection(sandbox, organization)
+    oauth_for(sandbox).revoke(token=str(connection.refresh_token))  # the grant is gone
+    with calendly_is(sandbox), pytest.raises(TokenUnavailable, match="invalid_grant"):
+        client_for(organization).get_current_user()
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.NEEDS_REAUTHORIZATION
+
+
+@pytest.mark.django_db(transaction=True)
+def test_long_work_in_two_processes_outlives_short_tokens_with_one_renewal_per_expiry(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    """A sync and a loop of calls, each with its own database connection (as two processes
+    would have), against tokens that live two seconds and a request budget that stretches the
+    work over several of them."""
+    ttl = 2
+    sandbox = sandbox_factory(
+        members=30, access_token_ttl=ttl, rate_limit=(4, 1), token_rate_limit=(100, 60)
+    )
+    organization = OrganizationFactory(uri=sandbox.organization_uri(sandbox.url), name="")
+    connection = oauth_connection(sandbox, organization)
+    sandbox.requests.reset()
+    errors: list[BaseException] = []
+    runs: list[SyncRun] = []
+    calls = 0
+    sync_done = threading.Event()
+
+    def long_sync() -> None:
+        try:
+            runs.append(sync_organization(organization, trigger=SyncRun.Trigger.COMMAND))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            sync_done.set()
+            connections.close_all()
+
+    def loop_of_calls() -> None:
+        nonlocal calls
+        try:
+            with client_for(Organization.objects.get(pk=organization.pk)) as client:
+                while not sync_done.is_set() or calls < 3:
+                    client.get_current_user()
+                    calls += 1
+                    time.sleep(0.3)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    started = time.monotonic()
+    with calendly_is(sandbox):
+        threads = [threading.Thread(target=long_sync), threading.Thread(target=loop_of_calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    elapsed = time.monotonic() - started
+
+    assert errors == []
+    assert runs[0].status == SyncRun.Status.SUCCEEDED, runs[0].error
+    assert Member.objects.filter(organization=organization).count() == 30
+    assert elapsed > 2 * ttl, "the work must outlive several tokens for this test to mean much"
+    renewals = sandbox.requests.count("POST /oauth/token")
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.HEALTHY
+    # Each renewal was made once, by whichever process came first: every one succeeded and was
+    # stored (a second renewal of the same token would have been refused as a reused grant).
+    assert renewals == connection.token_version >= 2
+    # A token is renewed when a fifth of its life is left: at most one renewal per 0.8 ttl.
+    assert renewals <= elapsed / (0.8 * ttl) + 1

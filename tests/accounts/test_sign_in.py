@@ -15,8 +15,9 @@ from django.test import Client, override_settings
 from portal.accounts.models import Connection, Organization, Role, User
 from portal.audit import Action
 from portal.audit.models import AuditEntry
+from tests.accounts.test_connections import users_me
 from tests.factories import OrganizationFactory, UserFactory
-from tests.sandbox_plugin import RunningSandbox
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -307,3 +308,167 @@ def test_calendly_being_down_at_the_callback_fails_closed(
     sandbox.server.stop()
     response = back_to_portal(client, callback)
     assert_failed_closed(response, client, "did not complete the sign-in")
+
+
+def test_a_crafted_post_cannot_make_anyone_a_portal_admin(client: Client) -> None:
+    admin = UserFactory(role=Role.ADMIN)
+    member = UserFactory(organization=admin.organization, role=Role.VIEWER)
+    client.force_login(admin)
+
+    response = client.post(f"/accounts/people/{member.pk}/role", {"portal_role": Role.ADMIN})
+
+    assert response.status_code == 302
+    member.refresh_from_db()
+    assert member.portal_role == Role.VIEWER
+    assert member.roles == {Role.VIEWER}
+    page = client.get("/accounts/people").content.decode()
+    assert "That is not a role you can give" in page
+    assert not AuditEntry.objects.filter(action=Action.ROLE_GRANTED).exists()
+
+
+def test_a_stored_admin_portal_role_grants_nothing_and_is_shown_as_it_is(client: Client) -> None:
+    """An "admin" written before the rule (or by hand) is no way into the admin pages."""
+    admin = UserFactory(role=Role.ADMIN)
+    member = UserFactory(organization=admin.organization, role=Role.VIEWER, portal_role="admin")
+    assert member.roles == frozenset()
+
+    client.force_login(member)
+    assert client.get("/accounts/people").status_code == 403
+    client.force_login(admin)
+    page = client.get("/accounts/people").content.decode()
+    row = page[page.index(member.email) :]
+    row = row[: row.index("</tr>")]
+    assert "Admin: stored, but not a role the portal gives, so no access" in row
+    assert ">No portal access</option>" in row  # one click clears it
+
+
+def test_a_callback_link_does_not_sign_out_whoever_follows_it(client: Client) -> None:
+    person = UserFactory(role=Role.ADMIN)
+    client.force_login(person)
+
+    response = client.get("/accounts/callback")
+
+    assert response.status_code == 400
+    assert signed_in_user(client) == person
+    assert client.get("/accounts/people").status_code == 200
+
+
+def oauth_tokens_of(sandbox: RunningSandbox, user_uuid: str) -> list[tuple[str, bool]]:
+    """(kind, still usable) of every OAuth access and refresh token the sandbox issued."""
+    now = sandbox.clock()
+    access = [
+        ("access", t.active(now))
+        for t in sandbox.tokens.values()
+        if t.kind == "oauth" and t.user == user_uuid
+    ]
+    refresh = [
+        ("refresh", not (t.used or t.revoked))
+        for t in sandbox.refresh_tokens.values()
+        if t.user == user_uuid
+    ]
+    return access + refresh
+
+
+def test_a_member_who_only_signs_in_leaves_no_live_token_at_calendly(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    client.post("/accounts/sign-out")
+
+    sign_in(client, sandbox, who="user")
+
+    member = signed_in_user(client)
+    assert member is not None
+    uuid = member.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    assert oauth_tokens_of(sandbox, uuid) == [("access", False), ("refresh", False)]
+    entry = AuditEntry.objects.filter(action=Action.SIGN_IN).latest("pk")
+    assert entry.after == {"calendly_role": "user", "sign_in_grant": "revoked"}
+
+
+def test_an_admin_of_a_connected_organization_keeps_no_live_token_either(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    client.post("/accounts/sign-out")
+
+    sign_in(client, sandbox, who="admin")
+
+    admin = signed_in_user(client)
+    assert admin is not None
+    uuid = admin.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    assert oauth_tokens_of(sandbox, uuid) == [("access", False), ("refresh", False)]
+    assert "Sign in with Calendly to connect" in client.get("/accounts/connect").content.decode()
+
+
+def test_an_admin_who_signs_in_to_connect_keeps_the_grant_until_signing_out(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    client.post("/accounts/sign-out")
+
+    sign_in(client, sandbox, who="admin", next_url="/accounts/connect")
+    admin = signed_in_user(client)
+    assert admin is not None
+    uuid = admin.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    assert oauth_tokens_of(sandbox, uuid) == [("access", True), ("refresh", True)]
+    assert "Reconnect with my account" in client.get("/accounts/connect").content.decode()
+
+    client.post("/accounts/sign-out")  # without reconnecting after all
+
+    assert oauth_tokens_of(sandbox, uuid) == [("access", False), ("refresh", False)]
+    entry = AuditEntry.objects.filter(action=Action.SIGN_OUT).latest("pk")
+    assert entry.after == {"sign_in_grant": "revoked"}
+
+
+def test_the_connection_still_works_after_its_owner_signs_in_and_out_again(
+    client: Client, sandbox_factory: SandboxFactory
+) -> None:
+    # Here revoking one of a person's tokens ends all their grants to the app, the reading of
+    # Calendly's docs the portal must survive: the owner's sign-in token is left alone.
+    sandbox = sandbox_factory(revoke_ends_all_grants=True)
+    with override_settings(CALENDLY_API_URL=sandbox.url, CALENDLY_AUTH_URL=sandbox.url):
+        sign_in(client, sandbox, who="owner")
+        client.post("/accounts/connect")
+        client.post("/accounts/sign-out")
+        sign_in(client, sandbox, who="owner")
+        client.post("/accounts/sign-out")
+
+        connection = Connection.objects.get()
+        assert users_me(sandbox, str(connection.access_token)) == 200
+        sign_in_entry = AuditEntry.objects.filter(action=Action.SIGN_IN).latest("pk")
+        assert sign_in_entry.after["sign_in_grant"] == (
+            "kept: the connection is this person's grant"
+        )
+
+
+def test_disconnecting_ends_the_grant_at_calendly(client: Client, sandbox: RunningSandbox) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    connection = Connection.objects.get()
+    tokens = (str(connection.access_token), str(connection.refresh_token))
+
+    response = client.post("/accounts/disconnect", {"confirm": "disconnect"}, follow=True)
+
+    assert "Disconnected" in response.content.decode()
+    assert users_me(sandbox, tokens[0]) == 401
+    assert sandbox.refresh_tokens[tokens[1]].revoked
+    entry = AuditEntry.objects.get(action=Action.DISCONNECTED)
+    assert entry.after == {"revoked_at_calendly": True}
+
+
+def test_a_disconnect_calendly_cannot_confirm_says_so(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    sandbox.server.stop()
+
+    response = client.post("/accounts/disconnect", {"confirm": "disconnect"}, follow=True)
+
+    assert "may still list the portal as connected" in response.content.decode()
+    assert not Connection.objects.exists()
+    entry = AuditEntry.objects.get(action=Action.DISCONNECTED)
+    assert entry.after == {"revoked_at_calendly": False}

@@ -131,3 +131,26 @@ def test_the_receipt_of_an_export_is_not_part_of_that_export(
     # The next export sees the first one's receipt, like the page does.
     (row,) = export(client)
     assert row["action"] == Action.EXPORTED
+
+
+def test_a_date_beyond_the_calendar_is_a_field_error_and_exports_nothing(
+    client: Client, org: Organization
+) -> None:
+    AuditEntryFactory(organization=org)
+
+    page = client.get("/audit/?date_to=9999-12-31")
+    refused = client.get("/audit/export.csv?date_to=9999-12-31")
+
+    assert page.status_code == 200
+    assert "less than or equal to 2999-12-31" in page.content.decode()
+    assert refused.status_code == 400
+    assert "less than or equal to 2999-12-31" in refused.content.decode()
+    assert not AuditEntry.objects.filter(action=Action.EXPORTED).exists()
+
+
+def test_an_action_filter_that_is_not_an_action_name_is_a_field_error(
+    client: Client, org: Organization
+) -> None:
+    response = client.get("/audit/?action=nope%00" + "x" * 300)
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()

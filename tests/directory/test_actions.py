@@ -340,3 +340,58 @@ def test_the_members_pages_never_call_calendly(connected: Connected) -> None:
         if response.streaming:
             b"".join(response.streaming_content)  # type: ignore[arg-type]
     assert connected.sandbox.requests.total() == 0
+
+
+def test_an_address_longer_than_calendly_accepts_is_refused_before_any_call(
+    connected: Connected,
+) -> None:
+    long_one = f"{'a' * 300}@example.com"  # 312 characters: valid to Django, too long for Calendly
+
+    response = connected.client.post(
+        "/members/invite", {"emails": f"{long_one}\nfine.person@example.com"}, follow=True
+    )
+
+    said = page_messages(response)
+    assert "312 characters long; Calendly accepts at most 254. Nothing was sent for it." in said
+    assert "Invited 1: fine.person@example.com" in said
+    assert connected.sandbox.requests.count(INVITATIONS) == 1
+    assert not Invitation.objects.filter(email=long_one).exists()
+    assert [e.target_label for e in AuditEntry.objects.filter(action=Action.INVITED)] == [
+        "fine.person@example.com"
+    ]
+
+
+def test_more_text_than_an_invitation_form_holds_is_refused_whole(connected: Connected) -> None:
+    pasted = "\n".join(f"person{n}@example.com" for n in range(1000))
+
+    response = connected.client.post("/members/invite", {"emails": pasted}, follow=True)
+
+    assert "use a bulk invitation job" in page_messages(response)
+    assert connected.sandbox.requests.total() == 0
+
+
+def test_calendly_out_of_reach_is_told_apart_from_a_change_that_may_have_happened(
+    connected: Connected,
+) -> None:
+    pending = Invitation.objects.filter(organization=connected.org).first()
+    assert pending is not None
+    connected.sandbox.server.stop()
+
+    response = connected.client.post(f"/members/invitations/{pending.pk}/revoke", follow=True)
+
+    assert "Calendly could not be reached; nothing was changed." in page_messages(response)
+    pending.refresh_from_db()
+    assert pending.removed_at is None
+    assert not AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).exists()
+
+
+def test_a_change_calendly_failed_on_is_said_to_be_uncertain(connected: Connected) -> None:
+    pending = Invitation.objects.filter(organization=connected.org).first()
+    assert pending is not None
+    connected.sandbox.faults = 1.0
+    connected.sandbox.fault_kinds = ("error",)  # 500 to every attempt: applied or not?
+
+    response = connected.client.post(f"/members/invitations/{pending.pk}/revoke", follow=True)
+
+    assert "not certain the change was made" in page_messages(response)
+    assert not AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).exists()

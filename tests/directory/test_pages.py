@@ -12,6 +12,8 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from portal.accounts.models import Organization, Role, User
+from portal.audit import Action
+from portal.audit.models import AuditEntry
 from portal.directory import people
 from portal.directory.models import EventTypeHost, GroupRelationship, Invitation, Member, SyncRun
 from tests.factories import (
@@ -361,3 +363,33 @@ def test_a_group_of_another_organization_is_reported_and_set_aside(
     assert "Some filters were not understood" in response.content.decode()
     assert "Not ours" not in response.content.decode()
     assert sorted(names(response)) == ["Ada", "Bob"]
+
+
+def test_a_group_number_beyond_any_database_id_is_a_field_error(
+    client: Client, org: Organization, admin: User
+) -> None:
+    response = client.get("/members/?group=9223372036854775808")
+    assert response.status_code == 200
+    assert "less than or equal to" in response.content.decode()
+    assert not people.PeopleFilter({"group": "9223372036854775808"}).is_valid()
+
+
+def test_a_note_with_a_nul_character_is_refused_and_records_nothing(
+    client: Client, org: Organization, admin: User
+) -> None:
+    member = MemberFactory(organization=org)
+    response = client.post(
+        f"/members/{member.pk}/note-change", {"change": "make admin\x00now"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Null characters are not allowed" in response.content.decode()
+    assert not AuditEntry.objects.filter(action=Action.CHANGE_REQUESTED).exists()
+
+
+def test_a_note_longer_than_the_form_takes_is_refused_not_cut(
+    client: Client, org: Organization, admin: User
+) -> None:
+    member = MemberFactory(organization=org)
+    response = client.post(f"/members/{member.pk}/note-change", {"change": "x" * 501}, follow=True)
+    assert "at most 500 characters" in response.content.decode()
+    assert not AuditEntry.objects.filter(action=Action.CHANGE_REQUESTED).exists()

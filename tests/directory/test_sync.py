@@ -37,6 +37,7 @@ from portal.directory.sync import (
     start_sync,
     sync_organization,
 )
+from portal.directory.tasks import sync_organization_task
 from tests.directory.test_totals import counted, kept
 from tests.factories import OrganizationFactory, UserFactory
 from tests.sandbox_plugin import RunningSandbox, SandboxFactory
@@ -495,7 +496,7 @@ def test_connecting_with_a_token_claims_a_first_sync(calendly: RunningSandbox) -
 
     run = SyncRun.objects.get()
     assert run.trigger == SyncRun.Trigger.CONNECTED
-    assert run.status == SyncRun.Status.RUNNING  # handed to a worker once the commit is done
+    assert run.status == SyncRun.Status.QUEUED  # handed to a worker once the commit is done
 
 
 def test_a_token_calendly_rejects_fails_the_sync_and_flags_the_connection(
@@ -508,3 +509,90 @@ def test_a_token_calendly_rejects_fails_the_sync_and_flags_the_connection(
 
     assert run.status == SyncRun.Status.FAILED
     assert Connection.objects.get(organization=organization).needs_attention
+
+
+# -- whatever Calendly sends ------------------------------------------------------------------
+
+
+def test_names_emails_and_links_of_any_length_are_mirrored(calendly: RunningSandbox) -> None:
+    organization = connect(calendly)
+    person, other = calendly.plain_users[0], calendly.plain_users[1]
+    person.name = "Ada " + "L" * 316  # 320 characters
+    person.email = f"{'a' * 300}@example.com"
+    person.slug = "s" * 600
+    # 4-byte characters, as long as an index entry could never hold whole, and a NUL byte.
+    other.name = "\U0001f600" * 5000 + "\x00tail"
+    invitation = next(iter(calendly.invitations.values()))
+    invitation.email = f"{'i' * 313}@example.com"
+
+    run = sync(organization, calendly)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    stored = Member.objects.get(user_uri=user_uri(calendly, person.uuid))
+    assert stored.name == person.name
+    assert stored.email == person.email
+    assert stored.slug == person.slug
+    long_one = Member.objects.get(user_uri=user_uri(calendly, other.uuid))
+    assert "\x00" not in long_one.name
+    assert long_one.name.startswith("\U0001f600" * 100)
+    assert len(long_one.name.encode()) <= 1000
+    assert Invitation.objects.get(email=invitation.email).status == invitation.status
+    # ...and the next sync works as well as the first.
+    assert sync(organization, calendly).status == SyncRun.Status.SUCCEEDED
+
+
+def test_a_person_calendly_sends_without_a_name_is_mirrored(calendly: RunningSandbox) -> None:
+    organization = connect(calendly)
+    person = calendly.plain_users[0]
+    person.name = None  # type: ignore[assignment]
+
+    run = sync(organization, calendly)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert Member.objects.get(user_uri=user_uri(calendly, person.uuid)).name == ""
+
+
+# -- a sync waiting for a worker --------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connect_then_sync_org_with_no_worker_syncs_in_the_foreground(
+    calendly: RunningSandbox,
+) -> None:
+    person = calendly.plain_users[0]
+    person.name = "Ada " + "L" * 316  # 320 characters
+    call_command("connect", "--token", calendly.owner_token, stdout=StringIO())
+    queued = SyncRun.objects.get()
+    assert queued.status == SyncRun.Status.QUEUED  # handed to the workers; none runs here
+
+    out = StringIO()
+    call_command("sync_org", stdout=out)
+
+    printed = out.getvalue()
+    assert "still running" not in printed
+    members = Member.objects.current().count()
+    assert f"{members} members" in printed
+    assert "Calendly requests" in printed
+    run = SyncRun.objects.get()  # the queued run, taken over: no second one
+    assert run.pk == queued.pk
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert Member.objects.get(user_uri=user_uri(calendly, person.uuid)).name == person.name
+
+    # The worker that receives the queued task later finds it done and does nothing.
+    calendly.requests.reset()
+    sync_organization_task(run.organization_id, run.trigger, None, run_id=run.pk)
+    assert calendly.requests.total() == 0
+    assert SyncRun.objects.get().status == SyncRun.Status.SUCCEEDED
+
+
+def test_sync_org_leaves_a_sync_a_live_worker_is_running_alone(calendly: RunningSandbox) -> None:
+    organization = connect(calendly)
+    running, _ = start_sync(organization, trigger=SyncRun.Trigger.SCHEDULE)
+
+    out = StringIO()
+    call_command("sync_org", stdout=out)
+
+    assert "is still running; not starting another" in out.getvalue()
+    assert calendly.requests.total() == 0
+    running.refresh_from_db()
+    assert running.status == SyncRun.Status.RUNNING

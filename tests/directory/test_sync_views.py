@@ -18,6 +18,7 @@ from portal.celery import app as celery_app
 from portal.directory.models import Member, SyncRun
 from portal.directory.sync import start_sync
 from portal.directory.tasks import sync_all_task, sync_organization_task
+from portal.jobs.models import WorkerHeartbeat
 from tests.directory.test_sync import calendly, connect  # noqa: F401 - `calendly` is a fixture
 from tests.factories import OrganizationFactory, UserFactory
 from tests.sandbox_plugin import RunningSandbox
@@ -69,7 +70,7 @@ def test_refresh_syncs_in_the_background_and_records_who_asked(
     run = SyncRun.objects.get()
     assert f'hx-get="{status_url(run)}"' in html
     assert 'hx-trigger="every 2s"' in html
-    assert "Syncing with Calendly" in html
+    assert "Waiting for a background worker" in html
     run.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert run.trigger == SyncRun.Trigger.MANUAL
@@ -233,3 +234,33 @@ def test_a_run_that_cannot_reach_a_worker_is_failed_rather_than_left_running(
     assert run.error.startswith(
         "The sync could not be handed to a background worker (Connection refused)."
     )
+
+
+def test_a_queued_sync_says_no_worker_is_running_when_none_is(
+    organization: Organization, django_capture_on_commit_callbacks: Capture
+) -> None:
+    client, _ = signed_in(organization)
+    with django_capture_on_commit_callbacks():  # handed to no one: no worker runs here
+        response = client.post(reverse("directory:refresh"), **HTMX)
+
+    assert "Waiting for a background worker; none is running" in response.content.decode()
+    run = SyncRun.objects.get()
+    poll = client.get(status_url(run), **HTMX)
+    assert poll.status_code == 200  # still polling: a worker may start any moment
+    assert "none is running" in poll.content.decode()
+    home = client.get("/").content.decode()
+    assert "none is running" in home
+    assert "manage.py sync_org" in home
+
+
+def test_a_queued_sync_with_a_live_worker_just_waits_its_turn(
+    organization: Organization, django_capture_on_commit_callbacks: Capture
+) -> None:
+    WorkerHeartbeat.objects.beat(hostname="worker@test", pid=1)
+    client, _ = signed_in(organization)
+    with django_capture_on_commit_callbacks():
+        response = client.post(reverse("directory:refresh"), **HTMX)
+
+    page = response.content.decode()
+    assert "Waiting for a background worker to start the sync" in page
+    assert "none is running" not in page

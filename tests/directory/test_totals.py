@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from portal.accounts.models import Organization
 from portal.directory.models import Invitation, Member, MirrorTotal
+from tests.conftest import PYTHON, ROOT, clean_environment
 from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +84,51 @@ def test_deleting_an_organization_takes_its_totals_along() -> None:
     InvitationFactory(organization=org)
     org.delete()
     assert not MirrorTotal.objects.filter(organization_id=org.pk).exists()
+
+
+def migrate_sqlite(path: Path, *target: str) -> None:
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", *target, "--verbosity", "0"],
+        cwd=ROOT,
+        env=clean_environment(
+            PORTAL_ENV="test", DATABASE_URL=f"sqlite:///{path}", PORTAL_DATA_DIR=str(path.parent)
+        ),
+        check=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_totals_survive_the_migration_that_rebuilds_the_tables_on_sqlite(tmp_path: Path) -> None:
+    """SQLite rebuilds a table to change a column's type, which drops its triggers: the
+    migration to text columns must put them back and recount (the demo runs on SQLite)."""
+    database = tmp_path / "portal.sqlite3"
+    migrate_sqlite(database, "directory", "0002")
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO accounts_organization (uri, name, created_at, updated_at) "
+            "VALUES ('https://api.calendly.com/organizations/O', '', 0, 0)"
+        )
+        for n in range(3):
+            db.execute(
+                "INSERT INTO directory_member (organization_id, uri, user_uri, name, email, role,"
+                " slug, scheduling_url, timezone, avatar_url) VALUES (1, ?, ?, 'N', ?, 'user',"
+                " '', '', '', '')",
+                (f"m{n}", f"u{n}", f"m{n}@example.com"),
+            )
+
+    migrate_sqlite(database)
+
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO directory_member (organization_id, uri, user_uri, name, email, role,"
+            " slug, scheduling_url, timezone, avatar_url) VALUES (1, 'm9', 'u9', ?, 'x@y', "
+            "'user', '', '', '', '')",
+            ("N" * 320,),
+        )
+        db.execute(
+            "INSERT INTO directory_invitation (organization_id, uri, email, status, user_uri)"
+            " VALUES (1, 'i1', 'i@example.com', 'pending', '')"
+        )
+        totals = dict(db.execute("SELECT kind, n FROM directory_mirrortotal"))
+    assert totals == {"active": 4, "pending": 1}
