@@ -9,6 +9,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from portal.accounts.models import Connection
+from portal.calendly.reachability import calendly_reachability
 from portal.celery import app as celery_app
 from portal.jobs.models import WorkerHeartbeat
 
@@ -54,16 +55,34 @@ def check_broker() -> Check:
     return Check("broker", True, transport)
 
 
+# Largest first: a span is said in the largest unit that divides it exactly.
+SPAN_UNITS = (("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def last_span(seconds: int) -> str:
+    """60 -> "the last minute", 90 -> "the last 90 seconds", 300 -> "the last 5 minutes"."""
+    unit, size = next((unit, size) for unit, size in SPAN_UNITS if seconds % size == 0)
+    count = seconds // size
+    return f"the last {unit}" if count == 1 else f"the last {count} {unit}s"
+
+
 def check_worker() -> Check:
     alive = WorkerHeartbeat.objects.alive().count()
     if not alive:
-        return Check("worker", False, "no worker has reported in the last minute")
+        span = last_span(settings.WORKER_STALE_SECONDS)
+        return Check("worker", False, f"no worker has reported in {span}")
     return Check("worker", True, f"{alive} alive")
 
 
 def check_calendly() -> Check:
-    # Informational: a revoked grant is an admin's job to fix (the pages say so), not a reason
-    # for the load balancer to take the portal out of service.
+    # Informational: a revoked grant is an admin's job to fix (the pages say so), and an outage
+    # at Calendly leaves every page readable from the mirror; neither is a reason for the load
+    # balancer to take the portal out of service.
+    reachability = calendly_reachability()
+    if not reachability.reachable:
+        return Check(
+            "calendly", False, f"Calendly cannot be reached: {reachability.detail}", required=False
+        )
     statuses = list(Connection.objects.values_list("status", flat=True))
     broken = sum(status != Connection.Status.HEALTHY for status in statuses)
     if not statuses:

@@ -247,6 +247,16 @@ if MIRROR_SYNC_MINUTES:
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)
+# Who sees which part failed on /healthz and /readyz; everyone gets the status code and
+# "ok"/"failing", because the details name the Calendly host, the broker and the database.
+# loopback: callers on this machine (container health checks) and signed-in admins; admins:
+# signed-in admins only (for a proxy that connects over loopback, making everyone look local);
+# public: everyone (a private network).
+HEALTH_DETAILS = env_str("HEALTH_DETAILS").lower() or "loopback"
+if HEALTH_DETAILS not in ("loopback", "admins", "public"):
+    raise ImproperlyConfigured(
+        f"HEALTH_DETAILS must be one of loopback, admins, public, not {HEALTH_DETAILS!r}"
+    )
 
 # --- Calendly -------------------------------------------------------------------------------
 CALENDLY_API_URL = env_str("CALENDLY_API_URL", "https://api.calendly.com").rstrip("/")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -10,15 +11,32 @@ from portal import health
 from portal.accounts.models import Role, User
 from portal.directory.hygiene import hygiene
 from portal.directory.models import SyncRun
+from portal.directory.sync_views import sync_progress
 from portal.health import Check
 
+# Loopback callers are this machine: the container health check and `scripts/demo`.
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
-def _report(checks: list[Check]) -> JsonResponse:
+
+def _shows_details(request: HttpRequest) -> bool:
+    """Whether this caller may learn which part failed (settings.HEALTH_DETAILS says who)."""
+    user = request.user
+    if settings.HEALTH_DETAILS == "public" or (
+        isinstance(user, User) and user.has_role(Role.ADMIN)
+    ):
+        return True
+    # REMOTE_ADDR is the address that opened the connection. X-Forwarded-For is whatever the
+    # caller chose to write, so it cannot vouch for anyone being local.
+    return settings.HEALTH_DETAILS == "loopback" and request.META.get("REMOTE_ADDR") in LOOPBACK
+
+
+def _report(request: HttpRequest, checks: list[Check]) -> JsonResponse:
+    # Everyone gets the status code and the word: load balancers need nothing more.
     ok = all(check.ok for check in checks if check.required)
-    return JsonResponse(
-        {"status": "ok" if ok else "failing", "checks": {c.name: c.as_dict() for c in checks}},
-        status=200 if ok else 503,
-    )
+    body: dict[str, object] = {"status": "ok" if ok else "failing"}
+    if _shows_details(request):
+        body["checks"] = {c.name: c.as_dict() for c in checks}
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 @login_not_required
@@ -26,7 +44,7 @@ def _report(checks: list[Check]) -> JsonResponse:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """Everything the portal needs to do its work: database, broker and a live worker."""
-    return _report(health.health())
+    return _report(request, health.health())
 
 
 @login_not_required
@@ -34,19 +52,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Whether this web process can serve pages: the database answers and is migrated."""
-    return _report(health.readiness())
+    return _report(request, health.readiness())
 
 
 @login_not_required
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    context: dict[str, object] = {"checks": health.health()}
+    context: dict[str, object] = {}
     user = request.user
     if isinstance(user, User) and user.organization_id and user.has_role(Role.ADMIN):
+        # Only admins see the service status: it names the Calendly host and the deployment.
+        context["checks"] = health.health()
         context["hygiene"] = hygiene(user.organization_id)
-        context["last_sync"] = (
-            SyncRun.objects.filter(organization_id=user.organization_id)
-            .only("status", "finished_at", "error")
-            .first()
-        )
+        runs = SyncRun.objects.filter(organization_id=user.organization_id)
+        context["last_sync"] = runs.filter(finished_at__isnull=False).first()
+        active = runs.filter(status__in=SyncRun.ACTIVE).first()
+        if active is not None:
+            # The same progress the Refresh button shows, polling until the run ends.
+            context["sync"] = sync_progress(active)
     return render(request, "portal/home.html", context)

@@ -49,3 +49,30 @@ def free_port() -> int:
 def demo_env(tmp_path: Path) -> dict[str, str]:
     """Environment for a child process that runs like the README's demo, in its own folder."""
     return clean_environment(PORTAL_ENV="demo", PORTAL_DATA_DIR=str(tmp_path / "demo-data"))
+
+
+@pytest.fixture(autouse=True)
+def calendly_is_nowhere_by_default(settings: Any) -> None:
+    """Nothing in the suite may reach the real Calendly: tests that need Calendly point these
+    settings at a sandbox themselves (after this fixture, so theirs win); the rest find a
+    closed port, which answers at once (the home page and /healthz look for Calendly)."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings.CALENDLY_API_URL = nowhere
+    settings.CALENDLY_AUTH_URL = nowhere
+
+
+# Hypothesis: the same examples on every run by default, so CI never fails on a draw that the
+# next run would not repeat; HYPOTHESIS_PROFILE=explore draws new ones (and many more).
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore",
+    parent=hypothesis_settings.get_profile("ci"),
+    derandomize=False,
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -24,7 +24,7 @@ def test_home_page_loads_in_chromium_without_console_errors(
     assert response is not None
     assert response.status == 200
     assert page.title() == "Welcome · Calendly admin portal"
-    assert page.get_by_role("heading", name="Service status").is_visible()
+    assert page.get_by_role("heading", name="Who it is for").is_visible()
     # htmx came from our static files and took the locked-down configuration.
     assert page.evaluate("window.htmx.version").startswith("2.")
     assert page.evaluate("window.htmx.config.allowEval") is False

@@ -97,11 +97,11 @@ def test_navigation_never_links_to_a_missing_page(client: Client) -> None:
         assert client.get(href).status_code in (200, 302)
 
 
-def test_home_page_shows_the_service_status(client: Client) -> None:
+def test_signed_out_home_page_offers_sign_in_and_says_who_it_is_for(client: Client) -> None:
     page = client.get("/").content.decode()
-    assert "Service status" in page
-    assert "Database" in page
-    assert "Worker" in page
+    assert "Sign in with Calendly" in page
+    assert "Who it is for" in page
+    assert "Service status" not in page  # shown to admins only (tests/core/test_health.py)
 
 
 # A view that only this test module routes to: it adds a message the way later pages will.
