@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +120,15 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with portal.admin.PortalAdminSite as `admin.site`, which audits sign-ins.
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "portal.core",
     "portal.accounts",
     "portal.jobs",
@@ -150,6 +153,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.HtmxMessagesMiddleware",
+    # Last, as axes asks: it turns a sign-in the view marked as locked out into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -268,6 +273,13 @@ CALENDLY_WEBHOOK_SIGNING_KEY = env_str("CALENDLY_WEBHOOK_SIGNING_KEY")
 # --- Auth and sessions ----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:sign_in"
+# axes' backend refuses a locked-out username and address before any password is checked and
+# signs nobody in itself. With two backends login() must be told which one vouched: the Calendly
+# sign-in names ModelBackend (portal/accounts/actions.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -280,6 +292,37 @@ SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Break-glass admin sign-in (django-axes) ------------------------------------------------
+# Passwords are checked only at the Django admin (/django-admin/); everyone else signs in with
+# Calendly. portal.admin.PortalAdminSite writes every attempt there to the audit log.
+ADMIN_SIGN_IN_FAILURE_LIMIT = env_int("ADMIN_SIGN_IN_FAILURE_LIMIT", 5)
+ADMIN_SIGN_IN_LOCKOUT_MINUTES = env_int("ADMIN_SIGN_IN_LOCKOUT_MINUTES", 15)
+if ADMIN_SIGN_IN_FAILURE_LIMIT < 1 or ADMIN_SIGN_IN_LOCKOUT_MINUTES < 1:
+    # With 0 minutes axes would forget each failure at once; with a limit of 0 it locks everyone.
+    raise ImproperlyConfigured(
+        "ADMIN_SIGN_IN_FAILURE_LIMIT and ADMIN_SIGN_IN_LOCKOUT_MINUTES must be at least 1."
+    )
+AXES_FAILURE_LIMIT = ADMIN_SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_SIGN_IN_LOCKOUT_MINUTES)
+# Failures count per username and address together. By username alone anyone could lock a named
+# superuser out from anywhere. By address alone (or as well) one person sharing an address with
+# the superusers (an office, or every client when TRUSTED_PROXY_COUNT is wrongly 0 behind a
+# proxy) could lock all of them out. The price: one address can still try many usernames, each
+# up to the limit; a real account's password still gets only the limit per address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address the audit log keeps (X-Forwarded-For only behind TRUSTED_PROXY_COUNT proxies), so
+# a lockout and its audit rows name the same client and a client cannot pick its own address.
+AXES_CLIENT_IP_CALLABLE = "portal.audit.middleware.client_ip"
+# Attempts during a lockout are refused uncounted, so "locked for N minutes" on the lockout
+# page stays true; portal.admin tells a refused attempt from a counted failure by this.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The audit log records every sign-in; axes' access log would be a second copy that only grows,
+# and its log lines for every sign-in (Calendly's included) would repeat it.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 # --- Security headers -----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -352,5 +395,7 @@ LOGGING = {
         # httpx logs every request at INFO; the Calendly client reports what matters itself.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # axes notes every sign-in at INFO; the audit log already records each one.
+        "axes": {"level": "WARNING"},
     },
 }

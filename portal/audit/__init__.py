@@ -44,6 +44,9 @@ class Action(TextChoices):
 
     SIGN_IN = "accounts.sign_in", "Signed in"
     SIGN_OUT = "accounts.sign_out", "Signed out"
+    ADMIN_SIGN_IN = "accounts.admin_sign_in", "Break-glass admin sign-in"
+    ADMIN_SIGN_IN_FAILED = "accounts.admin_sign_in_failed", "Failed break-glass admin sign-in"
+    ADMIN_LOCKED_OUT = "accounts.admin_locked_out", "Break-glass admin sign-in locked out"
     CONNECTED = "accounts.connected", "Connected Calendly"
     DISCONNECTED = "accounts.disconnected", "Disconnected Calendly"
     ROLE_GRANTED = "accounts.role_granted", "Granted a portal role"
