@@ -82,15 +82,19 @@ def grant_from_sandbox(sandbox: RunningSandbox, oauth: CalendlyOAuth) -> TokenGr
     )
 
 
-def connection_from(grant: TokenGrant, organization: Organization) -> Connection:
+def connection_from(
+    grant: TokenGrant, organization: Organization, *, as_issued: bool = False
+) -> Connection:
+    """The grant as the organization's connection: as "connect" stores it (`as_issued`), or
+    pretending it is about to run out, so that the next use renews it."""
     return Connection.objects.create(
         organization=organization,
         kind=Connection.Kind.OAUTH,
         owner_uri=grant.owner,
         access_token=grant.access_token,
         refresh_token=grant.refresh_token,
-        # Pretend it is about to run out so the next use refreshes it.
-        expires_at=timezone.now() + timedelta(minutes=1),
+        expires_at=grant.expires_at if as_issued else timezone.now() + timedelta(minutes=1),
+        refreshed_at=timezone.now() if as_issued else None,
     )
 
 
@@ -307,15 +311,8 @@ def calendly_is(sandbox: RunningSandbox) -> override_settings:
 
 def oauth_connection(sandbox: RunningSandbox, organization: Organization) -> Connection:
     """The organization connected through the owner's OAuth grant, as "connect" stores it."""
-    grant = grant_from_sandbox(sandbox, oauth_for(sandbox))
-    return Connection.objects.create(
-        organization=organization,
-        kind=Connection.Kind.OAUTH,
-        owner_uri=grant.owner,
-        access_token=grant.access_token,
-        refresh_token=grant.refresh_token,
-        expires_at=grant.expires_at,
-        refreshed_at=timezone.now(),
+    return connection_from(
+        grant_from_sandbox(sandbox, oauth_for(sandbox)), organization, as_issued=True
     )
 
 

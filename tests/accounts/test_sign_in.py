@@ -77,6 +77,19 @@ def signed_in_user(client: Client) -> User | None:
     return User.objects.get(pk=user_id) if user_id else None
 
 
+def connected_by_the_owner(client: Client, sandbox: RunningSandbox) -> None:
+    """The owner signs in, connects the organization, and signs out."""
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    client.post("/accounts/sign-out")
+
+
+def uuid_of_person(user: User | None) -> str:
+    assert user is not None
+    assert user.calendly_uri is not None
+    return user.calendly_uri.rsplit("/", 1)[-1]
+
+
 def test_an_owner_signs_in_and_connects_the_organization(
     client: Client, sandbox: RunningSandbox
 ) -> None:
@@ -114,9 +127,7 @@ def test_an_owner_signs_in_and_connects_the_organization(
 def test_a_member_of_a_connected_organization_signs_in_without_a_role(
     client: Client, sandbox: RunningSandbox
 ) -> None:
-    sign_in(client, sandbox, who="owner")
-    client.post("/accounts/connect")
-    client.post("/accounts/sign-out")
+    connected_by_the_owner(client, sandbox)
 
     response = sign_in(client, sandbox, who="user")
 
@@ -139,9 +150,7 @@ def test_a_member_of_an_organization_that_has_not_connected_is_refused(
 
 
 def test_sign_in_returns_to_a_safe_next_page_only(client: Client, sandbox: RunningSandbox) -> None:
-    sign_in(client, sandbox, who="owner")
-    client.post("/accounts/connect")
-    client.post("/accounts/sign-out")
+    connected_by_the_owner(client, sandbox)
 
     assert sign_in(client, sandbox, who="owner", next_url="/audit/")["Location"] == "/audit/"  # type: ignore[index]
     client.post("/accounts/sign-out")
@@ -372,15 +381,11 @@ def oauth_tokens_of(sandbox: RunningSandbox, user_uuid: str) -> list[tuple[str, 
 def test_a_member_who_only_signs_in_leaves_no_live_token_at_calendly(
     client: Client, sandbox: RunningSandbox
 ) -> None:
-    sign_in(client, sandbox, who="owner")
-    client.post("/accounts/connect")
-    client.post("/accounts/sign-out")
+    connected_by_the_owner(client, sandbox)
 
     sign_in(client, sandbox, who="user")
 
-    member = signed_in_user(client)
-    assert member is not None
-    uuid = member.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    uuid = uuid_of_person(signed_in_user(client))
     assert oauth_tokens_of(sandbox, uuid) == [("access", False), ("refresh", False)]
     entry = AuditEntry.objects.filter(action=Action.SIGN_IN).latest("pk")
     assert entry.after == {"calendly_role": "user", "sign_in_grant": "revoked"}
@@ -389,15 +394,11 @@ def test_a_member_who_only_signs_in_leaves_no_live_token_at_calendly(
 def test_an_admin_of_a_connected_organization_keeps_no_live_token_either(
     client: Client, sandbox: RunningSandbox
 ) -> None:
-    sign_in(client, sandbox, who="owner")
-    client.post("/accounts/connect")
-    client.post("/accounts/sign-out")
+    connected_by_the_owner(client, sandbox)
 
     sign_in(client, sandbox, who="admin")
 
-    admin = signed_in_user(client)
-    assert admin is not None
-    uuid = admin.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    uuid = uuid_of_person(signed_in_user(client))
     assert oauth_tokens_of(sandbox, uuid) == [("access", False), ("refresh", False)]
     assert "Sign in with Calendly to connect" in client.get("/accounts/connect").content.decode()
 
@@ -405,14 +406,10 @@ def test_an_admin_of_a_connected_organization_keeps_no_live_token_either(
 def test_an_admin_who_signs_in_to_connect_keeps_the_grant_until_signing_out(
     client: Client, sandbox: RunningSandbox
 ) -> None:
-    sign_in(client, sandbox, who="owner")
-    client.post("/accounts/connect")
-    client.post("/accounts/sign-out")
+    connected_by_the_owner(client, sandbox)
 
     sign_in(client, sandbox, who="admin", next_url="/accounts/connect")
-    admin = signed_in_user(client)
-    assert admin is not None
-    uuid = admin.calendly_uri.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+    uuid = uuid_of_person(signed_in_user(client))
     assert oauth_tokens_of(sandbox, uuid) == [("access", True), ("refresh", True)]
     assert "Reconnect with my account" in client.get("/accounts/connect").content.decode()
 
