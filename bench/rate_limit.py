@@ -40,7 +40,7 @@ import redis  # noqa: E402
 from portal.calendly.client import CalendlyClient  # noqa: E402
 from portal.calendly.errors import CalendlyError  # noqa: E402
 from portal.calendly.ratelimit import RedisRateLimiter  # noqa: E402
-from portal.sandbox import Sandbox, SandboxServer  # noqa: E402
+from portal.sandbox import Sandbox, SandboxServer, seeded  # noqa: E402
 
 
 @dataclass
@@ -97,7 +97,7 @@ def naive_worker(url: str, token: str, key: str, redis_url: str, deadline: float
 
 
 def run(kind: str, args: argparse.Namespace, limit: int, period: int) -> dict[str, float]:
-    sandbox = Sandbox(members=30, seed=1, rate_limit=(limit, period))
+    sandbox = seeded(Sandbox(members=30, seed=1, rate_limit=(limit, period)))
     server = SandboxServer(sandbox).start()
     owner_uri = f"{server.url}/users/{sandbox.owner.uuid}"
     key = f"{owner_uri}#bench-{uuid.uuid4().hex[:8]}"  # a fresh budget for each run

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from portal.sandbox import Sandbox, SandboxServer
+from portal.sandbox import Sandbox, SandboxServer, seeded
 
 
 class RunningSandbox(Sandbox):
@@ -34,7 +34,7 @@ def sandbox_factory() -> Iterator[SandboxFactory]:
 
     def start(**kwargs: Any) -> RunningSandbox:
         kwargs.setdefault("members", 30)
-        sandbox = RunningSandbox(**kwargs)
+        sandbox = seeded(RunningSandbox(**kwargs))
         sandbox.server = SandboxServer(sandbox).start()
         servers.append(sandbox.server)
         return sandbox

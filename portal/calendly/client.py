@@ -430,21 +430,22 @@ class CalendlyClient:
     def list_shares(
         self,
         *,
-        organization: str | None = None,
-        user: str | None = None,
+        user: str,
         event_type: str | None = None,
+        min_created_at: datetime | str | None = None,
+        max_created_at: datetime | str | None = None,
+        sort: str | None = None,
     ) -> Iterator[Share]:
-        """GET /shares (2026-11-06). Its filters are unpublished; these are a guess and are only
-        sent when given."""
+        """The shares `user` made (Calendly lists only the caller's own; added 2026-11-06).
+        There is no GET of one share: find it here."""
         query = _query(
-            organization=_uri_or_none(organization, "organization"),
-            user=_uri_or_none(user, "user"),
+            user=_uri(user, "user"),
             event_type=_uri_or_none(event_type, "event_type"),
+            min_created_at=_timestamp(min_created_at),
+            max_created_at=_timestamp(max_created_at),
+            sort=sort,
         )
         return self._paginate("/shares", query, Share)
-
-    def get_share(self, *, share: str) -> Share:
-        return self._get(f"/shares/{_id(share, 'share')}", Share)
 
     def update_share(
         self,
@@ -457,11 +458,12 @@ class CalendlyClient:
         start_date: date | str | None = None,
         end_date: date | str | None = None,
         max_booking_time: int | None = None,
+        min_booking_time: int | None = None,
         hide_location: bool | None = None,
         location_configurations: Sequence[Mapping[str, Any] | BaseModel] | None = None,
         availability_rule: Mapping[str, Any] | BaseModel | None = None,
     ) -> Share:
-        """PATCH the given settings only (the body is unpublished; assumed to be POST's)."""
+        """PATCH the given settings only; Calendly refuses a booked or expired share."""
         body = _body(
             name=name,
             duration=duration,
@@ -470,6 +472,7 @@ class CalendlyClient:
             start_date=start_date,
             end_date=end_date,
             max_booking_time=max_booking_time,
+            min_booking_time=min_booking_time,
             hide_location=hide_location,
             location_configurations=location_configurations,
             availability_rule=availability_rule,

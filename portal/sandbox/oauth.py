@@ -1,4 +1,5 @@
-"""Calendly's OAuth server (API_NOTES §1.3-1.5): authorize with PKCE, token, revoke, introspect.
+"""Calendly's OAuth server: authorize with PKCE, token, revoke, introspect, as documented under
+https://developer.calendly.com/api-docs/calendly-o-auth/o-auth/.
 
 The consent page lets whoever drives the browser pick which seeded person they are, so the
 demo can sign in as the owner, an admin or a plain member. Refresh tokens are single-use: a
@@ -202,7 +203,8 @@ def client_credentials(sb: Sandbox, req: Request, form: dict[str, str]) -> bool:
 
 
 def token_budget(sb: Sandbox, key: str) -> dict[str, str]:
-    """At most 8 token requests per user per minute (API_NOTES §1.4)."""
+    """At most 8 token requests per user per minute, Calendly's published limit
+    (https://developer.calendly.com/api-docs/overview/rate-limits)."""
     limit, period = sb.token_rate_limit
     now = sb.clock()
     window = sb.token_windows.get(key)
@@ -287,7 +289,8 @@ def exchange(
             raise OAuthError(400, "invalid_grant", "The refresh token is invalid")
         headers.update(token_budget(sb, refresh.user))
         if refresh.used or refresh.revoked or refresh.user not in sb.users:
-            # Single use: the first successful refresh burned it (API_NOTES §1.5).
+            # Single use: the first successful refresh burned it
+            # (https://developer.calendly.com/refresh-token-rotation-guide).
             raise OAuthError(400, "invalid_grant", "The refresh token is invalid or was used")
         refresh.used = True
         return issue(sb, req, refresh.user, refresh.scope, refresh.client_id)

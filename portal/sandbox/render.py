@@ -456,20 +456,10 @@ def share(base: str, sb: Sandbox, row: Share) -> JSON:
             },
         ),
     }
-    if link.used_up:
-        status = "booked"
-    elif (
-        effective["period_type"] == "fixed"
-        and effective["end_date"]
-        and (effective["end_date"] < sb.now().date().isoformat())
-    ):
-        status = "expired"
-    else:
-        status = "active"
     return {
         "uri": f"{base}/shares/{row.uuid}",
         "contact": None,
-        "status": status,
+        "status": share_status(sb, row),
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
         "scheduling_links": [
@@ -481,3 +471,13 @@ def share(base: str, sb: Sandbox, row: Share) -> JSON:
         ],
         "share_override": effective,
     }
+
+
+def share_status(sb: Sandbox, row: Share) -> str:
+    """Booked once its link was used, expired once a fixed period has ended, else active."""
+    if sb.links[row.link].used_up:
+        return "booked"
+    today = sb.now().date().isoformat()
+    if row.settings.get("period_type") == "fixed" and row.settings["end_date"] < today:
+        return "expired"
+    return "active"

@@ -1,4 +1,4 @@
-"""Generates the sandbox's organizations from a seed.
+"""Generates the sandbox's organizations from a seed: `seeded(Sandbox(members=30, seed=1))`.
 
 Per member only a handful of small objects are made (user, membership, one or two event types,
 an availability schedule sharing its rule list with everyone in the same time zone), so 10,000
@@ -9,10 +9,10 @@ forms) is made for the first few dozen people only: that is what the demo and te
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from portal.sandbox.state import (
     JSON,
+    WEEKDAYS,
     ActivityEntry,
     AvailabilitySchedule,
     EventType,
@@ -23,13 +23,11 @@ from portal.sandbox.state import (
     Organization,
     RoutingForm,
     RoutingFormSubmission,
+    Sandbox,
     ScheduledEvent,
     Team,
     User,
 )
-
-if TYPE_CHECKING:
-    from portal.sandbox.state import Sandbox
 
 EPOCH = datetime(2023, 3, 6, 9, 0, tzinfo=UTC)
 DOMAIN = "acme-sandbox.example"
@@ -169,7 +167,6 @@ TIMEZONES = (
     "America/Sao_Paulo",
 )
 COLORS = ("#0069ff", "#8247f5", "#ff4f00", "#17e885", "#e55cff", "#ffa600", "#00a2ff")
-WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 GROUP_NAMES = (
     "Sales EMEA",
     "Sales Americas",
@@ -182,14 +179,6 @@ GROUP_NAMES = (
 )
 TEAM_NAMES = ("Sales Team", "Onboarding Team", "Support Team")
 
-WORKING_HOURS: list[JSON] = [
-    {
-        "type": "wday",
-        "wday": day,
-        "intervals": [] if day in {"saturday", "sunday"} else [{"from": "09:00", "to": "17:00"}],
-    }
-    for day in WEEKDAYS
-]
 EVENING_HOURS: list[JSON] = [
     {
         "type": "wday",
@@ -236,14 +225,6 @@ def person_names(sb: Sandbox, count: int) -> list[tuple[str, str]]:
     return names
 
 
-def add_default_schedule(sb: Sandbox, user: User) -> None:
-    schedule = AvailabilitySchedule(
-        sb.new_id(), user.uuid, "Working Hours", True, user.timezone, WORKING_HOURS
-    )
-    sb.schedules[schedule.uuid] = schedule
-    user.schedules.append(schedule.uuid)
-
-
 def make_user(sb: Sandbox, name: str, local: str, domain: str, org: str, when: datetime) -> User:
     user = User(
         sb.new_id(),
@@ -257,7 +238,7 @@ def make_user(sb: Sandbox, name: str, local: str, domain: str, org: str, when: d
     )
     sb.users[user.uuid] = user
     sb.users_by_email[user.email.lower()] = user.uuid
-    add_default_schedule(sb, user)
+    sb.add_default_schedule(user)
     return user
 
 
@@ -294,10 +275,20 @@ def personal_event_type(
     return event_type
 
 
-def populate(sb: Sandbox, *, seats: int | None) -> None:
+def seeded[S: Sandbox](sb: S) -> S:
+    """`sb`, new and empty, filled with its seed's organizations and its people's tokens."""
+    populate(sb)
+    sb.owner_token = sb.issue_pat(sb.owner.uuid, sb.fixed_owner_token)
+    sb.admin_tokens = [sb.issue_pat(admin.uuid) for admin in sb.admins]
+    sb.user_token = sb.issue_pat(sb.plain_users[0].uuid)
+    sb.other_org_token = sb.issue_pat(sb.other_owner.uuid)
+    return sb
+
+
+def populate(sb: Sandbox) -> None:
     when = EPOCH
     org = Organization(sb.new_id(), "Acme Sandbox Inc.", "enterprise", "paid", when, when)
-    org.seats = seats
+    org.seats = sb.seats
     sb.organizations[org.uuid] = org
     sb.org_uuid = org.uuid
 

@@ -17,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 
+from portal.sandbox import webhooks
 from portal.sandbox.api import ROUTES as API_ROUTES
 from portal.sandbox.booking import PAGE_ROUTES, SCHEDULING_URL_ROUTES
 from portal.sandbox.http import (
@@ -122,7 +123,7 @@ def rate_headers(sb: Sandbox, key: str) -> tuple[dict[str, str], bool]:
     }
     over = used > limit
     if over and sb.retry_after:
-        # Calendly does not document Retry-After (API_NOTES U12); opt-in only.
+        # Calendly's rate-limit page lists X-RateLimit-* only, not Retry-After; opt-in here.
         headers["Retry-After"] = str(reset)
     return headers, over
 
@@ -330,7 +331,7 @@ class SandboxServer:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
         self.httpd.server_close()
-        self.sandbox.dispatcher.close()
+        webhooks.close(self.sandbox)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -4,10 +4,14 @@ Everything lives in plain dataclasses keyed by Calendly-style opaque ids (16 upp
 characters). URIs are never stored: they are built from the base URL of the request that asks,
 so the same state answers `http://127.0.0.1:8765` and `http://localhost:8765` consistently.
 One re-entrant lock guards all of it; handlers are short, so contention does not matter here.
+
+This module is the bottom of the sandbox: it imports no other sandbox module. `seed.seeded`
+fills a new `Sandbox` with its organization, and `webhooks` sends what lands in its outbox.
 """
 
 from __future__ import annotations
 
+import queue
 import random
 import string
 import threading
@@ -22,6 +26,15 @@ JSON = dict[str, Any]
 ID_ALPHABET = string.ascii_uppercase + string.digits
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 DEFAULT_SIGNING_KEY = "sandbox-webhook-signing-key"
+WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+WORKING_HOURS: list[JSON] = [
+    {
+        "type": "wday",
+        "wday": day,
+        "intervals": [] if day in {"saturday", "sunday"} else [{"from": "09:00", "to": "17:00"}],
+    }
+    for day in WEEKDAYS
+]
 
 
 @dataclass(slots=True)
@@ -363,7 +376,8 @@ class RateWindow:
 class Sandbox:
     """A deterministic, stateful Calendly organization (plus a small second one).
 
-    `members` people are generated from `seed`; `rate_limit` is (requests, seconds) per user;
+    Empty when made: `seed.seeded(Sandbox(...))` generates its `members` people from `seed`
+    (with `seats` paid seats when given); `rate_limit` is (requests, seconds) per user;
     `faults` is the share of API requests that fail on purpose (see `server.py`);
     `owner_token` fixes the owner's personal access token; `access_token_ttl` is the OAuth
     access-token lifetime in seconds; `revoke_ends_all_grants` makes a revocation end all of
@@ -397,7 +411,7 @@ class Sandbox:
         # An organization provisioned through SCIM refuses member changes over the REST API.
         self.scim = scim
         # Whether revoking one OAuth token also ends every other grant the same user gave the
-        # same app. Calendly does not say (API_NOTES §1.3); the portal must work either way.
+        # same app. Calendly's revoke documentation does not say; the portal must work either way.
         self.revoke_ends_all_grants = revoke_ends_all_grants
         self.seed = seed
         self.rate_limit = rate_limit
@@ -407,6 +421,8 @@ class Sandbox:
         self.fault_delay = fault_delay
         self.retry_after = retry_after
         self.access_token_ttl = access_token_ttl
+        self.seats = seats
+        self.fixed_owner_token = owner_token
         self.webhook_signing_key = webhook_signing_key
         self.webhook_timeout = webhook_timeout
         self.client_id = client_id
@@ -448,25 +464,22 @@ class Sandbox:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.deletion_requests: list[JSON] = []
+        # Webhook deliveries waiting for the sending thread, which `webhooks` starts on the
+        # first one; None tells the thread to stop.
+        self.outbox: queue.Queue[tuple[Delivery, WebhookSubscription] | None] = queue.Queue()
+        self.outbox_thread: threading.Thread | None = None
 
-        from portal.sandbox.webhooks import Dispatcher
-
-        self.dispatcher = Dispatcher(webhook_timeout)
-
-        # Set by `populate`: the main organization and the people tests reach for.
+        # Set by `seed.seeded`: the main organization, the people tests reach for, and their
+        # personal access tokens.
         self.org_uuid = ""
         self.owner_uuid = ""
         self.admin_uuids: list[str] = []
         self.other_org_uuid = ""
         self.other_owner_uuid = ""
-
-        from portal.sandbox.seed import populate
-
-        populate(self, seats=seats)
-        self.owner_token = self.issue_pat(self.owner.uuid, owner_token)
-        self.admin_tokens = [self.issue_pat(admin.uuid) for admin in self.admins]
-        self.user_token = self.issue_pat(self.plain_users[0].uuid)
-        self.other_org_token = self.issue_pat(self.other_owner.uuid)
+        self.owner_token = ""
+        self.admin_tokens: list[str] = []
+        self.user_token = ""
+        self.other_org_token = ""
 
     # -- identity -------------------------------------------------------------------------
 
@@ -537,6 +550,13 @@ class Sandbox:
         user.organization = org
         return membership
 
+    def add_default_schedule(self, user: User) -> None:
+        schedule = AvailabilitySchedule(
+            self.new_id(), user.uuid, "Working Hours", True, user.timezone, WORKING_HOURS
+        )
+        self.schedules[schedule.uuid] = schedule
+        user.schedules.append(schedule.uuid)
+
     def remove_membership(self, membership: Membership) -> None:
         """The person keeps their account and falls back to a personal free organization."""
         now = self.now()
@@ -578,9 +598,7 @@ class Sandbox:
                 )
                 self.users[user.uuid] = user
                 self.users_by_email[email.lower()] = user.uuid
-                from portal.sandbox.seed import add_default_schedule
-
-                add_default_schedule(self, user)
+                self.add_default_schedule(user)
             membership = self.add_membership(user, invitation.organization, "user", now)
             invitation.status = "accepted"
             invitation.user = user.uuid

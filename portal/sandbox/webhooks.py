@@ -1,10 +1,12 @@
 """Signed webhook deliveries from a background thread.
 
 Calendly signs with `Calendly-Webhook-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
-(API_NOTES §3.10). The key is the subscription's own `signing_key` when one was given (PAT
-integrations), otherwise the sandbox's app-wide key, as an OAuth app's subscriptions would use.
-Deliveries are attempted once with a short timeout; a failure sets `retry_started_at` on the
-subscription, like Calendly's retry cycle would, but the sandbox does not retry.
+(https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures). The key is the
+subscription's own `signing_key` when one was given (PAT integrations), otherwise the sandbox's
+app-wide key, as an OAuth app's subscriptions would use. Deliveries wait in the sandbox's
+`outbox` for one thread per sandbox, started on the first delivery. Each is attempted once with
+a short timeout; a failure sets `retry_started_at` on the subscription, like Calendly's retry
+cycle would, but the sandbox does not retry.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import queue
 import threading
 import time
 import urllib.error
@@ -33,67 +34,60 @@ def signature(key: str, body: bytes, at: int | None = None) -> str:
     return f"t={moment},v1={digest}"
 
 
-class Dispatcher:
-    """One worker thread per sandbox, started on the first delivery."""
+def submit(sb: Sandbox, delivery: Delivery, hook: WebhookSubscription) -> None:
+    with sb.lock:
+        if sb.outbox_thread is None:
+            sb.outbox_thread = threading.Thread(
+                target=_run, args=(sb,), name="sandbox-webhooks", daemon=True
+            )
+            sb.outbox_thread.start()
+    sb.outbox.put((delivery, hook))
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.queue: queue.Queue[tuple[Delivery, WebhookSubscription, Sandbox] | None] = (
-            queue.Queue()
-        )
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
 
-    def submit(self, delivery: Delivery, hook: WebhookSubscription, sb: Sandbox) -> None:
-        with self.lock:
-            if self.thread is None:
-                self.thread = threading.Thread(
-                    target=self._run, name="sandbox-webhooks", daemon=True
-                )
-                self.thread.start()
-        self.queue.put((delivery, hook, sb))
+def drain(sb: Sandbox, timeout: float = 10.0) -> bool:
+    """Wait until every queued delivery was attempted; True if that happened in time."""
+    deadline = time.monotonic() + timeout
+    while sb.outbox.unfinished_tasks:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
-    def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued delivery was attempted; True if that happened in time."""
-        deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
 
-    def close(self) -> None:
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join(timeout=self.timeout + 1)
-            self.thread = None
+def close(sb: Sandbox) -> None:
+    """Stop the sending thread, if one was started."""
+    if sb.outbox_thread is not None:
+        sb.outbox.put(None)
+        sb.outbox_thread.join(timeout=sb.webhook_timeout + 1)
+        sb.outbox_thread = None
 
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            try:
-                if item is None:
-                    return
-                delivery, hook, sb = item
-                self._post(delivery, hook, sb)
-            finally:
-                self.queue.task_done()
 
-    def _post(self, delivery: Delivery, hook: WebhookSubscription, sb: Sandbox) -> None:
-        request = urllib.request.Request(  # noqa: S310 - callback URLs are http(s) by validation
-            delivery.url, data=delivery.body, headers=delivery.headers, method="POST"
-        )
+def _run(sb: Sandbox) -> None:
+    while True:
+        item = sb.outbox.get()
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
-                delivery.status = answer.status
-        except urllib.error.HTTPError as error:
-            delivery.status = error.code
-        except OSError as error:
-            delivery.error = str(error)
-        if delivery.status is None or not 200 <= delivery.status < 300:
-            with sb.lock:
-                if hook.retry_started_at is None:
-                    hook.retry_started_at = sb.now()
+            if item is None:
+                return
+            _post(sb, *item)
+        finally:
+            sb.outbox.task_done()
+
+
+def _post(sb: Sandbox, delivery: Delivery, hook: WebhookSubscription) -> None:
+    request = urllib.request.Request(  # noqa: S310 - callback URLs are http(s) by validation
+        delivery.url, data=delivery.body, headers=delivery.headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=sb.webhook_timeout) as answer:  # noqa: S310
+            delivery.status = answer.status
+    except urllib.error.HTTPError as error:
+        delivery.status = error.code
+    except OSError as error:
+        delivery.error = str(error)
+    if delivery.status is None or not 200 <= delivery.status < 300:
+        with sb.lock:
+            if hook.retry_started_at is None:
+                hook.retry_started_at = sb.now()
 
 
 def subscribed(sb: Sandbox, event_name: str, event: ScheduledEvent) -> list[WebhookSubscription]:
@@ -138,7 +132,7 @@ def deliver(sb: Sandbox, base: str, event_name: str, event: ScheduledEvent, payl
         }
         delivery = Delivery(hook.callback_url, event_name, body, headers)
         sb.deliveries.append(delivery)
-        sb.dispatcher.submit(delivery, hook, sb)
+        submit(sb, delivery, hook)
 
 
 def deliver_invitee(

@@ -1,75 +1,36 @@
-"""Every request the client sends must match Calendly's OpenAPI: parameters, security and body.
+"""Every request the client sends, and every sample answer its unit tests feed it, must match
+Calendly's OpenAPI descriptions (`tests/contract/specs.py` loads them).
 
-Endpoints the April-2023 file describes are checked against it; newer ones (groups, teams,
-organizations/{uuid}, event type memberships, sample webhook data) against the 2026 export. Calls
-that use filters newer than 2023 are checked against both. GET/PATCH/DELETE /shares arrived on
-2026-11-06, after both files (API_NOTES §3.9), so those requests are sent but not validated.
+Endpoints the April-2023 file describes are checked against it and against the 2026 export;
+newer ones (groups, teams, organizations/{uuid}, event type memberships, sample webhook data)
+and calls with filters newer than 2023 against the 2026 export only. The Share endpoints of
+Calendly's release note of 2026-11-06 (list, update, delete; and the new fields of create) are
+checked against `shares-2026-11-06.yaml`. The answers come from `tests/calendly/samples.py`,
+checked with the request that asked for them, so a sample that drifts from the spec fails here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
-from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
 from openapi_core.validation.request.exceptions import InvalidRequestBody, MissingRequiredParameter
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from portal.calendly.client import CalendlyClient
 from tests.calendly import samples
 from tests.calendly.fakes import Recorder, make_client
-from tests.contract import coverage
+from tests.contract import coverage, specs
 
-HERE = Path(__file__).parent
 # openapi-core cannot evaluate the oauth2 scheme (it warns and lets it pass); the bearer header
 # itself is asserted in tests/calendly/test_client.py.
 pytestmark = pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning")
 SOON = datetime.now(UTC) + timedelta(days=1)
 LATER = SOON + timedelta(days=6)
-
-
-@pytest.fixture(scope="module")
-def specs() -> dict[str, OpenAPI]:
-    # Parsed once per module: the 2026 export is 800 KB and slow to load.
-    with (HERE / "openapi.yaml").open() as handle:
-        spec_2023 = yaml.safe_load(handle)
-    with (HERE / "openapi-2026.json").open() as handle:
-        spec_2026 = json.load(handle)
-    return {"2023": OpenAPI.from_dict(spec_2023), "2026": OpenAPI.from_dict(spec_2026)}
-
-
-@dataclass
-class SentRequest:
-    """An httpx request in the shape openapi-core reads."""
-
-    host_url: str
-    path: str
-    method: str
-    body: bytes | None
-    content_type: str
-    parameters: RequestParameters = field(default_factory=RequestParameters)
-
-    @classmethod
-    def of(cls, request: httpx.Request) -> SentRequest:
-        return cls(
-            host_url=f"{request.url.scheme}://{request.url.host}",
-            path=request.url.path,
-            method=request.method.lower(),
-            body=request.content or None,
-            content_type=request.headers.get("content-type", ""),
-            parameters=RequestParameters(
-                query=ImmutableMultiDict(list(request.url.params.multi_items())),
-                header=Headers(list(request.headers.items())),
-            ),
-        )
+BOTH = ("2023", "2026")
 
 
 @dataclass(frozen=True)
@@ -77,15 +38,15 @@ class Call:
     method: str
     path: str  # the spec's template, for the report
     run: Callable[[CalendlyClient], Any]
-    specs: tuple[str, ...]  # which files to validate against; empty = newer than both
+    specs: tuple[str, ...]  # the files (names in specs.FILES) to validate against
 
 
 ORG, USER, GROUP = samples.ORG, samples.USER, samples.GROUP
 HOOK = "https://portal.example.com/hooks/calendly"
 
 CALLS = [
-    Call("GET", "/users/me", lambda c: c.get_current_user(), ("2023", "2026")),
-    Call("GET", "/users/{uuid}", lambda c: c.get_user(user=USER), ("2023",)),
+    Call("GET", "/users/me", lambda c: c.get_current_user(), BOTH),
+    Call("GET", "/users/{uuid}", lambda c: c.get_user(user=USER), BOTH),
     Call(
         "GET",
         "/organizations/{uuid}",
@@ -96,7 +57,7 @@ CALLS = [
         "GET",
         "/organization_memberships",
         lambda c: list(c.list_organization_memberships(organization=ORG, email="a@example.com")),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -108,13 +69,13 @@ CALLS = [
         "GET",
         "/organization_memberships/{uuid}",
         lambda c: c.get_organization_membership(membership=samples.MEMBERSHIP),
-        ("2023",),
+        BOTH,
     ),
     Call(
         "DELETE",
         "/organization_memberships/{uuid}",
         lambda c: c.remove_user_from_organization(membership=samples.MEMBERSHIP),
-        ("2023",),
+        BOTH,
     ),
     Call(
         "GET",
@@ -124,25 +85,25 @@ CALLS = [
                 organization=ORG, email="b@example.com", status="pending", sort="created_at:asc"
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
         "/organizations/{uuid}/invitations",
         lambda c: c.invite_user_to_organization(organization=ORG, email="b@example.com"),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/organizations/{org_uuid}/invitations/{uuid}",
         lambda c: c.get_organization_invitation(invitation=samples.INVITATION),
-        ("2023",),
+        BOTH,
     ),
     Call(
         "DELETE",
         "/organizations/{org_uuid}/invitations/{uuid}",
         lambda c: c.revoke_user_organization_invitation(invitation=samples.INVITATION),
-        ("2023",),
+        BOTH,
     ),
     Call("GET", "/groups", lambda c: list(c.list_groups(organization=ORG)), ("2026",)),
     Call("GET", "/groups/{uuid}", lambda c: c.get_group(group=GROUP), ("2026",)),
@@ -177,13 +138,13 @@ CALLS = [
                 sort=["occurred_at:desc"],
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
         "/data_compliance/deletion/invitees",
         lambda c: c.delete_invitee_data(emails=["a@example.com", "b@example.com"]),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
@@ -191,7 +152,7 @@ CALLS = [
         lambda c: c.delete_scheduled_event_data(
             start_time=SOON - timedelta(days=400), end_time=SOON - timedelta(days=2)
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -201,7 +162,7 @@ CALLS = [
                 organization=ORG, user=USER, active=True, admin_managed=False, sort="name:asc"
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -213,7 +174,7 @@ CALLS = [
         "GET",
         "/event_types/{uuid}",
         lambda c: c.get_event_type(event_type=samples.EVENT_TYPE),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -227,32 +188,31 @@ CALLS = [
         lambda c: c.list_event_type_available_times(
             event_type=samples.EVENT_TYPE, start_time=SOON, end_time=LATER
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/user_availability_schedules",
         lambda c: c.list_user_availability_schedules(user=USER),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/user_availability_schedules/{uuid}",
         lambda c: c.get_user_availability_schedule(schedule=samples.SCHEDULE),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/user_busy_times",
         lambda c: c.list_user_busy_times(user=USER, start_time=SOON, end_time=LATER),
-        ("2023", "2026"),
+        BOTH,
     ),
-    # The 2026 export types max_event_count as the string "1"; Calendly's examples send 1.
     Call(
         "POST",
         "/scheduling_links",
         lambda c: c.create_single_use_scheduling_link(event_type=samples.EVENT_TYPE),
-        ("2023",),
+        BOTH,
     ),
     Call(
         "POST",
@@ -277,7 +237,7 @@ CALLS = [
                 ],
             },
         ),
-        ("2023", "2026"),
+        (*BOTH, "shares"),
     ),
     Call(
         "POST",
@@ -289,12 +249,21 @@ CALLS = [
             period_type="moving",
             max_booking_time=14,
         ),
-        ("2026",),
+        ("2026", "shares"),
     ),
-    Call("GET", "/shares", lambda c: list(c.list_shares(event_type=samples.EVENT_TYPE)), ()),
-    Call("GET", "/shares/{uuid}", lambda c: c.get_share(share=samples.SHARE), ()),
-    Call("PATCH", "/shares/{uuid}", lambda c: c.update_share(share=samples.SHARE, name="New"), ()),
-    Call("DELETE", "/shares/{uuid}", lambda c: c.delete_share(share=samples.SHARE), ()),
+    Call(
+        "GET",
+        "/shares",
+        lambda c: list(c.list_shares(user=USER, event_type=samples.EVENT_TYPE)),
+        ("shares",),
+    ),
+    Call(
+        "PATCH",
+        "/shares/{uuid}",
+        lambda c: c.update_share(share=samples.SHARE, name="New", duration=45),
+        ("shares",),
+    ),
+    Call("DELETE", "/shares/{uuid}", lambda c: c.delete_share(share=samples.SHARE), ("shares",)),
     Call(
         "GET",
         "/scheduled_events",
@@ -309,7 +278,7 @@ CALLS = [
                 sort="start_time:asc",
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -321,13 +290,13 @@ CALLS = [
         "GET",
         "/scheduled_events/{uuid}",
         lambda c: c.get_scheduled_event(event=samples.EVENT),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
         "/scheduled_events/{uuid}/cancellation",
         lambda c: c.cancel_event(event=samples.EVENT, reason="Double booked"),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -337,43 +306,43 @@ CALLS = [
                 event=samples.EVENT, status="active", email="eve@example.com", sort="created_at:asc"
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/scheduled_events/{event_uuid}/invitees/{invitee_uuid}",
         lambda c: c.get_invitee(invitee=samples.INVITEE),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
         "/invitee_no_shows",
         lambda c: c.create_invitee_no_show(invitee=samples.INVITEE),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/invitee_no_shows/{uuid}",
         lambda c: c.get_invitee_no_show(no_show=samples.NO_SHOW),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "DELETE",
         "/invitee_no_shows/{uuid}",
         lambda c: c.delete_invitee_no_show(no_show=samples.NO_SHOW),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/routing_forms",
         lambda c: list(c.list_routing_forms(organization=ORG, sort="created_at:desc")),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/routing_forms/{uuid}",
         lambda c: c.get_routing_form(routing_form=samples.ROUTING_FORM),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -381,13 +350,13 @@ CALLS = [
         lambda c: list(
             c.list_routing_form_submissions(form=samples.ROUTING_FORM, sort="created_at:asc")
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
         "/routing_form_submissions/{uuid}",
         lambda c: c.get_routing_form_submission(submission=samples.SUBMISSION),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -397,7 +366,7 @@ CALLS = [
                 organization=ORG, scope="user", user=USER, sort="created_at:asc"
             )
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -416,7 +385,7 @@ CALLS = [
             user=USER,
             signing_key="s3cret",
         ),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "POST",
@@ -434,13 +403,13 @@ CALLS = [
         "GET",
         "/webhook_subscriptions/{webhook_uuid}",
         lambda c: c.get_webhook_subscription(webhook_subscription=samples.WEBHOOK),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "DELETE",
         "/webhook_subscriptions/{webhook_uuid}",
         lambda c: c.delete_webhook_subscription(webhook_subscription=samples.WEBHOOK),
-        ("2023", "2026"),
+        BOTH,
     ),
     Call(
         "GET",
@@ -453,30 +422,47 @@ CALLS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "call", CALLS, ids=[f"{c.method} {c.path} {'+'.join(c.specs) or 'unvalidated'}" for c in CALLS]
-)
-def test_request_matches_the_openapi_description(call: Call, specs: dict[str, OpenAPI]) -> None:
-    recorder = Recorder(samples.answer)
-    call.run(make_client(recorder))
+PARAMS = [
+    pytest.param(call, id=f"{call.method} {call.path} {'+'.join(call.specs)}") for call in CALLS
+]
 
-    sent = [r for r in recorder.requests if r.method == call.method]
+
+def exchanges(call: Call) -> list[httpx.Response]:
+    """Run the call against the sample answers; every answer, with the request it answered."""
+    answers: list[httpx.Response] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        answers.append(samples.answer(request))
+        return answers[-1]
+
+    call.run(make_client(Recorder(answer)))
+    sent = [a for a in answers if a.request.method == call.method]
     assert sent, f"{call.method} {call.path} was not sent"
-    assert all(r.url.host == "api.calendly.com" for r in sent)
+    return sent
+
+
+@pytest.mark.parametrize("call", PARAMS)
+def test_request_matches_the_openapi_description(call: Call) -> None:
+    sent = exchanges(call)
+
+    assert all(a.request.url.host == "api.calendly.com" for a in sent)
     for name in call.specs:
-        for request in sent:
-            specs[name].validate_request(SentRequest.of(request))
-        file = "openapi.yaml" if name == "2023" else "openapi-2026.json"
-        coverage.record(f"client requests validated against {file}", call.method, call.path)
-    if not call.specs:
-        coverage.record(
-            "client requests not validated (newer than both files)", call.method, call.path
-        )
+        for answer in sent:
+            specs.validate_request(name, answer.request)
+        kind = f"client requests validated against {specs.FILES[name]}"
+        coverage.record(kind, call.method, call.path)
 
 
-def test_the_validation_would_catch_a_request_that_breaks_the_spec(
-    specs: dict[str, OpenAPI],
-) -> None:
+@pytest.mark.parametrize("call", PARAMS)
+def test_sample_answer_matches_the_openapi_description(call: Call) -> None:
+    for name in call.specs:
+        for answer in exchanges(call):
+            specs.validate_answer(name, answer)
+        kind = f"client samples validated against {specs.FILES[name]}"
+        coverage.record(kind, call.method, call.path)
+
+
+def test_the_validation_would_catch_a_request_that_breaks_the_spec() -> None:
     headers = {"Authorization": "Bearer t"}
     no_scope = httpx.Request(
         "GET", f"{samples.API}/webhook_subscriptions", params={"organization": ORG}, headers=headers
@@ -487,11 +473,18 @@ def test_the_validation_would_catch_a_request_that_breaks_the_spec(
         json={"max_event_count": 2, "owner": samples.EVENT_TYPE, "owner_type": "EventType"},
         headers=headers,
     )
+    groups_of_nobody = httpx.Request("GET", f"{samples.API}/groups", headers=headers)
+    empty_patch = httpx.Request("PATCH", samples.SHARE, json={}, headers=headers)
 
     with pytest.raises(MissingRequiredParameter):
-        specs["2023"].validate_request(SentRequest.of(no_scope))
+        specs.validate_request("2023", no_scope)
+    for name in BOTH:
+        with pytest.raises(InvalidRequestBody):
+            specs.validate_request(name, two_uses)
+    with pytest.raises(MissingRequiredParameter):
+        specs.validate_request("2026", groups_of_nobody)
     with pytest.raises(InvalidRequestBody):
-        specs["2023"].validate_request(SentRequest.of(two_uses))
+        specs.validate_request("shares", empty_patch)
 
 
 def test_every_client_method_is_exercised_by_this_module() -> None:

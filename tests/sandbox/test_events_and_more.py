@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -70,6 +71,30 @@ def test_no_show_can_be_marked_and_undone(owner: httpx.Client, sandbox: RunningS
     assert owner.get(path).status_code == 200
     assert owner.delete(path).status_code == 204
     assert owner.get(path).status_code == 404
+
+
+def test_no_show_webhooks_carry_the_invitee_with_its_no_show(
+    owner: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    owner.post(
+        "/webhook_subscriptions",
+        json={
+            "url": "http://127.0.0.1:9/hooks",
+            "events": ["invitee_no_show.created", "invitee_no_show.deleted"],
+            "organization": sandbox.organization_uri(sandbox.url),
+            "scope": "organization",
+        },
+    )
+    invitee = next(iter(sandbox.invitees.values()))
+    uri = f"{sandbox.url}/scheduled_events/{invitee.event}/invitees/{invitee.uuid}"
+
+    marked = owner.post("/invitee_no_shows", json={"invitee": uri}).json()["resource"]
+    owner.delete(marked["uri"].removeprefix(sandbox.url))
+
+    created, deleted = (json.loads(d.body)["payload"] for d in sandbox.deliveries)
+    assert created["uri"] == deleted["uri"] == uri
+    assert created["no_show"]["uri"] == marked["uri"]
+    assert deleted["no_show"] is None
 
 
 def test_availability_schedules_and_busy_times(

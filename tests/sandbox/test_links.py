@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from portal.sandbox import webhooks
 from tests.sandbox.conftest import Receiver
 from tests.sandbox_plugin import RunningSandbox
 
@@ -215,7 +216,7 @@ def test_webhook_without_its_own_key_is_signed_with_the_app_key(
 
     book_first_slot(link["booking_url"])
 
-    assert sandbox.dispatcher.drain(5)
+    assert webhooks.drain(sandbox, 5)
     header = receiver.requests[0]["headers"]["Calendly-Webhook-Signature"]
     t, v1 = (part.split("=", 1)[1] for part in header.split(","))
     key = sandbox.webhook_signing_key.encode()
@@ -246,7 +247,8 @@ def test_share_echoes_effective_settings_and_books_once(
     assert share["share_override"]["location_configurations"][0]["kind"] == "google_conference"
     booked = book_first_slot(share["scheduling_links"][0]["booking_url"])
     assert booked.status_code == 200
-    listed = owner.get("/shares").json()["collection"]
+    mine = {"user": f"{sandbox.url}/users/{sandbox.owner.uuid}"}
+    listed = owner.get("/shares", params=mine).json()["collection"]
     assert [(s["uri"], s["status"]) for s in listed] == [(share["uri"], "booked")]
     assert owner.delete(share["uri"].removeprefix(sandbox.url)).status_code == 400
 
@@ -263,9 +265,53 @@ def test_share_can_be_updated_and_deleted_before_booking(
 
     assert patched.status_code == 200
     assert patched.json()["resource"]["share_override"]["max_booking_time"] == 14
+    mine = {"user": f"{sandbox.url}/users/{sandbox.owner.uuid}"}
     assert deleted.status_code == 204
-    assert owner.get(path).status_code == 404
+    assert owner.get("/shares", params=mine).json()["collection"] == []
     assert httpx.get(share["scheduling_links"][0]["booking_url"]).status_code == 404
+
+
+def test_a_null_in_a_share_update_gives_the_setting_back_to_the_event_type(
+    owner: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    source = f"{sandbox.url}/event_types/{solo_type_of(sandbox, sandbox.owner.uuid)}"
+    share = owner.post("/shares", json={"event_type": source, "name": "Just for Acme"})
+    path = share.json()["resource"]["uri"].removeprefix(sandbox.url)
+
+    restored = owner.patch(path, json={"name": None})
+    empty = owner.patch(path, json={})
+
+    assert restored.json()["resource"]["share_override"]["name"] == "30 Minute Meeting"
+    assert empty.status_code == 400
+
+
+def test_a_booked_share_can_no_longer_be_updated(
+    owner: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    source = f"{sandbox.url}/event_types/{solo_type_of(sandbox, sandbox.owner.uuid)}"
+    share = owner.post("/shares", json={"event_type": source}).json()["resource"]
+    book_first_slot(share["scheduling_links"][0]["booking_url"])
+
+    late = owner.patch(share["uri"].removeprefix(sandbox.url), json={"name": "Too late"})
+
+    assert late.status_code == 400
+
+
+def test_shares_are_listed_only_for_the_caller_themselves(
+    owner: httpx.Client, admin: httpx.Client, sandbox: RunningSandbox
+) -> None:
+    source = f"{sandbox.url}/event_types/{solo_type_of(sandbox, sandbox.owner.uuid)}"
+    owner.post("/shares", json={"event_type": source})
+    owner_uri = f"{sandbox.url}/users/{sandbox.owner.uuid}"
+    admin_uri = f"{sandbox.url}/users/{sandbox.admins[0].uuid}"
+
+    unnamed = owner.get("/shares")
+    someone_else = admin.get("/shares", params={"user": owner_uri})
+    the_admins_own = admin.get("/shares", params={"user": admin_uri})
+
+    assert unnamed.status_code == 400
+    assert someone_else.status_code == 403
+    assert the_admins_own.json()["collection"] == []
 
 
 def test_shares_refuse_team_event_types_and_bad_durations(

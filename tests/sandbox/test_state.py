@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from portal.sandbox import Sandbox
+from portal.sandbox import Sandbox, seeded
 
 
 def test_ten_thousand_members_generate_quickly() -> None:
-    sandbox = Sandbox(members=10_000, seed=7)
+    sandbox = seeded(Sandbox(members=10_000, seed=7))
 
     people = [sandbox.users[m.user] for m in sandbox.org_memberships(sandbox.org_uuid)]
 
@@ -20,7 +20,7 @@ def test_ten_thousand_members_generate_quickly() -> None:
 
 
 def test_same_seed_same_organization() -> None:
-    first, second = Sandbox(members=40, seed=3), Sandbox(members=40, seed=3)
+    first, second = seeded(Sandbox(members=40, seed=3)), seeded(Sandbox(members=40, seed=3))
 
     assert [u.email for u in first.users.values()] == [u.email for u in second.users.values()]
     assert list(first.event_types) == list(second.event_types)
@@ -28,25 +28,27 @@ def test_same_seed_same_organization() -> None:
 
 
 def test_different_seeds_differ() -> None:
-    assert Sandbox(members=20, seed=1).owner.email != Sandbox(members=20, seed=2).owner.email
+    first, second = seeded(Sandbox(members=20, seed=1)), seeded(Sandbox(members=20, seed=2))
+
+    assert first.owner.email != second.owner.email
 
 
 def test_ids_are_calendly_style_opaque_strings() -> None:
-    sandbox = Sandbox(members=10)
+    sandbox = seeded(Sandbox(members=10))
 
     assert all(len(u) == 16 for u in sandbox.users)
     assert all(u.isalnum() and u == u.upper() for u in sandbox.users)
 
 
 def test_fixed_owner_token_is_used() -> None:
-    sandbox = Sandbox(members=10, owner_token="let-me-in")
+    sandbox = seeded(Sandbox(members=10, owner_token="let-me-in"))
 
     assert sandbox.authenticate("let-me-in") is not None
     assert sandbox.authenticate("let-me-in").user == sandbox.owner.uuid  # type: ignore[union-attr]
 
 
 def test_seed_covers_invitations_of_every_status_and_groups() -> None:
-    sandbox = Sandbox(members=30)
+    sandbox = seeded(Sandbox(members=30))
 
     statuses = {i.status for i in sandbox.invitations.values()}
     assert statuses == {"pending", "accepted", "declined"}

@@ -1,4 +1,4 @@
-"""Calendly API v2 endpoints, as API_NOTES.md §3 describes them.
+"""Calendly API v2 endpoints (https://developer.calendly.com/api-docs), on Calendly's paths.
 
 Each handler gets the sandbox and an authenticated `Request`, raises `ApiError` for Calendly's
 error answers and returns a `Response`. The caller holds `sb.lock` while a handler runs.
@@ -85,7 +85,6 @@ ROUTES = [
     ),
     Route("POST", "/shares", scheduling.create_share, scope="shares:write"),
     Route("GET", "/shares", scheduling.list_shares, scope="shares:read"),
-    Route("GET", "/shares/{uuid}", scheduling.get_share, scope="shares:read"),
     Route("PATCH", "/shares/{uuid}", scheduling.update_share, scope="shares:write"),
     Route("DELETE", "/shares/{uuid}", scheduling.delete_share, scope="shares:write"),
     Route("GET", "/scheduled_events", events.list_scheduled_events, scope="scheduled_events:read"),

@@ -1,4 +1,4 @@
-"""Routing forms, the activity log, webhook subscriptions and data deletion (§3.10-3.15)."""
+"""Routing forms, the activity log, webhook subscriptions and data deletion."""
 
 from __future__ import annotations
 
@@ -195,7 +195,8 @@ def create_webhook(sb: Sandbox, req: Request) -> Response:
     key = body.get("signing_key")
     if key is not None and not isinstance(key, str):
         raise invalid("signing_key", "must be a string")
-    # Uniqueness key assumed per organization + scope + owner (API_NOTES U4).
+    # Calendly answers 409 "Hook with this url already exists" without saying what makes two
+    # hooks the same; assumed here: the URL within one organization, scope and owner.
     for hook in sb.webhooks.values():
         if (hook.organization, hook.scope, hook.user, hook.group, hook.callback_url) == (
             org,

@@ -1,4 +1,4 @@
-"""Users, the organization, memberships, invitations, groups and teams (API_NOTES §3.1-3.5)."""
+"""Users, the organization, memberships, invitations, groups and teams."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scheduled events, invitees, cancellations, no-shows and availability (§3.13-3.14)."""
+"""Scheduled events, invitees, cancellations, no-shows and availability."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from portal.sandbox.state import (
     Sandbox,
     ScheduledEvent,
 )
-from portal.sandbox.webhooks import deliver
+from portal.sandbox.webhooks import deliver_invitee
 
 # -- scheduled events --------------------------------------------------------------------------
 
@@ -156,8 +156,10 @@ def create_no_show(sb: Sandbox, req: Request) -> Response:
     mark = NoShow(sb.new_id(), row.uuid, sb.now())
     sb.no_shows[mark.uuid] = mark
     row.no_show = mark.uuid
+    # The webhook carries the invitee (now with its `no_show`), as for every invitee event:
+    # the spec's payload has no no-show shape of its own.
     event = sb.scheduled_events[row.event]
-    deliver(sb, req.base, "invitee_no_show.created", event, render.no_show(req.base, sb, mark))
+    deliver_invitee(sb, req.base, "invitee_no_show.created", event, row)
     return Response.resource(render.no_show(req.base, sb, mark), 201)
 
 
@@ -176,11 +178,10 @@ def get_no_show(sb: Sandbox, req: Request) -> Response:
 
 def delete_no_show(sb: Sandbox, req: Request) -> Response:
     mark = visible_no_show(sb, req)
-    payload = render.no_show(req.base, sb, mark)
     del sb.no_shows[mark.uuid]
     row = sb.invitees[mark.invitee]
     row.no_show = None
-    deliver(sb, req.base, "invitee_no_show.deleted", sb.scheduled_events[row.event], payload)
+    deliver_invitee(sb, req.base, "invitee_no_show.deleted", sb.scheduled_events[row.event], row)
     return Response.empty()
 
 

@@ -1,4 +1,4 @@
-"""Event types, available times, single-use links and shares (API_NOTES §3.6-3.9)."""
+"""Event types, available times, single-use links and shares."""
 
 from __future__ import annotations
 
@@ -209,8 +209,11 @@ def create_scheduling_link(sb: Sandbox, req: Request) -> Response:
 
 
 def share_settings(body: JSON, source: EventType, current: JSON | None = None) -> JSON:
-    """Validate POST/PATCH /shares fields; omitted settings keep the event type's values."""
-    settings: JSON = dict(current or {})
+    """Validate POST/PATCH /shares fields; omitted settings keep the event type's values, and
+    on PATCH a null gives a setting back to the event type."""
+    cleared = {name for name, value in body.items() if value is None}
+    settings: JSON = {k: v for k, v in (current or {}).items() if k not in cleared}
+    body = {name: value for name, value in body.items() if value is not None}
     if "name" in body:
         settings["name"] = text("name", body["name"], 55)
     if "duration_options" in body:
@@ -231,10 +234,9 @@ def share_settings(body: JSON, source: EventType, current: JSON | None = None) -
             if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
                 raise invalid(name, "must be a date in YYYY-MM-DD format")
             settings[name] = value
-    if "max_booking_time" in body:
-        settings["max_booking_time"] = integer(
-            "max_booking_time", body["max_booking_time"], 1, 100000
-        )
+    for name in ("max_booking_time", "min_booking_time"):
+        if name in body:
+            settings[name] = integer(name, body[name], 1, 100000)
     period = settings.get("period_type")
     if period == "fixed":
         for name in ("start_date", "end_date"):
@@ -300,37 +302,44 @@ def visible_share(sb: Sandbox, req: Request) -> Share:
 
 
 def list_shares(sb: Sandbox, req: Request) -> Response:
+    """Only the caller's own Shares, those on event types they host (owners host their own),
+    newest first (https://developer.calendly.com/api-docs/calendly-api/shares/list-shares)."""
+    user = req.uri_arg("user", "users", required=True)
     event_type = req.uri_arg("event_type", "event_types")
-    status = req.choice_arg("status", ("active", "booked", "expired"))
+    since = req.time_arg("min_created_at")
+    before = req.time_arg("max_created_at")
+    descending = req.sort_arg(("created_at",), "created_at:desc")[0][1]
+    if user != req.caller.uuid:
+        raise forbidden(NO_PERMISSION)
     rows = [
         s
         for s in sb.shares.values()
         if not s.deleted
-        and sb.event_types[s.event_type].organization == req.caller.organization
-        and (sb.is_admin(req.caller) or s.creator == req.caller.uuid)
+        and user in sb.event_types[s.event_type].hosts
+        and event_type in (None, s.event_type)
+        and (since is None or s.created_at >= since)
+        and (before is None or s.created_at < before)
     ]
-    if event_type:
-        rows = [s for s in rows if s.event_type == event_type]
-    rendered = [(s, render.share(req.base, sb, s)) for s in rows]
-    if status:
-        rendered = [(s, r) for s, r in rendered if r["status"] == status]
-    rendered.sort(key=lambda pair: pair[0].created_at, reverse=True)
-    return paginate(req, [r for _s, r in rendered], lambda r: r)
-
-
-def get_share(sb: Sandbox, req: Request) -> Response:
-    return Response.resource(render.share(req.base, sb, visible_share(sb, req)))
+    rows.sort(key=lambda s: s.created_at, reverse=descending)
+    return paginate(req, rows, lambda s: render.share(req.base, sb, s))
 
 
 def update_share(sb: Sandbox, req: Request) -> Response:
     row = visible_share(sb, req)
-    row.settings = share_settings(req.json_body(), sb.event_types[row.event_type], row.settings)
+    body = req.json_body()
+    if not body:
+        raise invalid("body", "at least one field is required")
+    if render.share_status(sb, row) != "active":
+        raise invalid("uuid", "only active shares that are not booked can be updated")
+    row.settings = share_settings(body, sb.event_types[row.event_type], row.settings)
     row.updated_at = sb.now()
     return Response.resource(render.share(req.base, sb, row))
 
 
 def delete_share(sb: Sandbox, req: Request) -> Response:
     row = visible_share(sb, req)
+    # Calendly's reference lists 400, 409 and 422 for this call without saying which a booked
+    # Share gets; 400 is the one every Calendly endpoint documents.
     if sb.links[row.link].used_up:
         raise invalid("uuid", "a booked share cannot be deleted")
     row.deleted = True

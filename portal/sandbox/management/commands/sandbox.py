@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.sandbox import Sandbox, SandboxServer
+from portal.sandbox import Sandbox, SandboxServer, seeded
 
 
 def rate_limit(value: str) -> tuple[int, int]:
@@ -44,15 +44,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not 0.0 <= options["faults"] <= 1.0:
             raise CommandError("--faults is a rate between 0 and 1")
-        sandbox = Sandbox(
-            members=options["members"],
-            seed=options["seed"],
-            rate_limit=rate_limit(options["rate_limit"]),
-            faults=options["faults"],
-            owner_token=options["owner_token"],
-            access_token_ttl=options["token_ttl"],
-            fault_delay=options["fault_delay"],
-            retry_after=options["retry_after"],
+        sandbox = seeded(
+            Sandbox(
+                members=options["members"],
+                seed=options["seed"],
+                rate_limit=rate_limit(options["rate_limit"]),
+                faults=options["faults"],
+                owner_token=options["owner_token"],
+                access_token_ttl=options["token_ttl"],
+                fault_delay=options["fault_delay"],
+                retry_after=options["retry_after"],
+            )
         )
         server = SandboxServer(
             sandbox, options["host"], options["port"], verbose=options["verbose"]
