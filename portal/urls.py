@@ -1,13 +1,21 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views
+from portal import connect_views, views
+from portal.accounts import urls as accounts_urls
+
+# The connect page needs the accounts app and the directory, and accounts may not import the
+# directory: it is routed here, among the accounts pages (portal/connect_views.py says why).
+accounts = (
+    [*accounts_urls.urlpatterns, path("connect", connect_views.connect, name="connect")],
+    accounts_urls.app_name,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
-    path("accounts/", include("portal.accounts.urls")),
+    path("accounts/", include(accounts)),
     path("audit/", include("portal.audit.urls")),
     path("members/", include("portal.directory.urls")),
     path("django-admin/", admin.site.urls),

@@ -48,8 +48,9 @@ PENDING_SIGN_IN = "calendly_sign_in"
 PENDING_GRANT = "calendly_grant"
 SIGNED_IN_AT = "signed_in_at"
 
-# What the portal's features need (API_NOTES §1.6). Grants made before Calendly had scopes
-# report "default" and can do everything their role allows.
+# What the portal's features need, by the "Required scopes" of each endpoint it calls
+# (https://developer.calendly.com/docs/authentication/scopes). Grants made before Calendly had
+# scopes report "default" and can do everything their role allows.
 REQUIRED_SCOPES = (
     "users:read",
     "organizations:read",
@@ -145,16 +146,8 @@ def finish_sign_in(request: HttpRequest, params: Mapping[str, str] | None) -> Si
             grant = oauth.exchange_code(
                 code=code, redirect_uri=callback_url(request), code_verifier=pending["verifier"]
             )
-    except InvalidGrant:
-        raise SignInFailed(
-            "The sign-in code was refused: it expired, was already used, or belongs to another "
-            "sign-in. Start again."
-        ) from None
-    except OAuthError as exc:
-        raise SignInFailed(
-            f"Calendly's sign-in service did not complete the sign-in ({exc.happened}) Try "
-            "again in a minute."
-        ) from exc
+    except CalendlyError as exc:
+        raise SignInFailed(explain(exc, doing="signing you in")) from exc
 
     try:
         membership = _membership(grant)
@@ -210,9 +203,9 @@ def _settle_sign_in_token(
 ) -> str:
     """Revoke a sign-in grant the portal has no more use for, once it knows who signed in.
 
-    Except the grant of the person whose grant is the organization's connection: whether
-    Calendly's revocation also ends a user's other grants to the same app is unconfirmed
-    (API_NOTES §1.3), and losing the connection would be worse than a live token.
+    Except the grant of the person whose grant is the organization's connection: Calendly's
+    documentation of /oauth/revoke does not say whether revoking one token also ends the same
+    user's other grants to the app, and losing the connection would be worse than a live token.
     """
     connection = Connection.objects.filter(organization=organization).first()
     if connection is not None and connection.owner_uri == person_uri:
@@ -225,7 +218,7 @@ def _revoke_quietly(grant: TokenGrant) -> bool:
     the person's sign-in should not fail because Calendly's revocation did."""
     try:
         revoke_grant(access_token=grant.access_token, refresh_token=grant.refresh_token)
-    except OAuthError as exc:
+    except CalendlyError as exc:
         log.warning("Revoking a sign-in grant at Calendly failed: %s", exc.describe())
         return False
     return True
@@ -233,7 +226,7 @@ def _revoke_quietly(grant: TokenGrant) -> bool:
 
 def revoke_grant(*, access_token: str, refresh_token: str) -> None:
     """End an OAuth grant at Calendly: the refresh token first (so no new access token can be
-    made from it), then the access token. Raises OAuthError."""
+    made from it), then the access token. Raises CalendlyError (an OAuthError, or Unreachable)."""
     with CalendlyOAuth() as oauth:
         for token in (refresh_token, access_token):
             if token:
@@ -260,10 +253,7 @@ def _membership(grant: TokenGrant) -> OrganizationMembership:
                 client.list_organization_memberships(user=owner, organization=organization)
             )
     except CalendlyError as exc:
-        raise SignInFailed(
-            f"Calendly could not tell the portal who you are ({exc.happened}) Try again in a "
-            "minute."
-        ) from exc
+        raise SignInFailed(explain(exc, doing="finding out who you are")) from exc
     if not memberships:
         raise SignInFailed(
             "Your Calendly account is not a member of an organization, and the portal works "
@@ -334,21 +324,53 @@ def connect_organization(request: HttpRequest, *, user: User) -> Connection:
         raise NoGrantToConnect
     organization = user.organization
     assert organization is not None  # only admins of an organization get here
-    missing = missing_scopes(grant.scope)
+    connection = store_connection(
+        organization,
+        kind=Connection.Kind.OAUTH,
+        owner_uri=user.calendly_uri or grant.owner,
+        owner_label=user.email,
+        access_token=grant.access_token,
+        refresh_token=grant.refresh_token,
+        expires_at=grant.expires_at,
+        scopes=grant.scope,
+        actor=user,
+        request=request,
+    )
+    del request.session[PENDING_GRANT]
+    return connection
+
+
+def store_connection(
+    organization: Organization,
+    *,
+    kind: str,
+    owner_uri: str,
+    owner_label: str,
+    access_token: str,
+    refresh_token: str = "",
+    expires_at: datetime | None = None,
+    scopes: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+    request: HttpRequest | None = None,
+) -> Connection:
+    """Make these tokens the organization's one connection, replacing any before it, and audit
+    it: an OAuth grant from signing in, or a personal access token (no refresh token, no expiry,
+    no scopes). `actor` is who connected; without one (a command), `actor_label` names it."""
+    missing = missing_scopes(scopes)
     with transaction.atomic():
         previous = Connection.objects.filter(organization=organization).first()
-        before = _connection_summary(previous) if previous else None
         connection, _ = Connection.objects.update_or_create(
             organization=organization,
             defaults={
-                "kind": Connection.Kind.OAUTH,
-                "owner_uri": user.calendly_uri or grant.owner,
-                "owner_label": user.email,
-                "connected_by": user,
-                "access_token": grant.access_token,
-                "refresh_token": grant.refresh_token,
-                "expires_at": grant.expires_at,
-                "scopes": grant.scope,
+                "kind": kind,
+                "owner_uri": owner_uri,
+                "owner_label": owner_label,
+                "connected_by": actor,
+                "access_token": access_token,
+                "refresh_token": refresh_token,
+                "expires_at": expires_at,
+                "scopes": scopes,
                 "status": Connection.Status.MISSING_SCOPES
                 if missing
                 else Connection.Status.HEALTHY,
@@ -362,14 +384,13 @@ def connect_organization(request: HttpRequest, *, user: User) -> Connection:
         audit.record(
             action=audit.Action.CONNECTED,
             organization=organization,
-            actor=user,
+            actor=actor,
+            actor_label=actor_label,
             target=organization,
-            before=before,
+            before=_connection_summary(previous) if previous else None,
             after=_connection_summary(connection),
             request=request,
         )
-        request_sync(organization, trigger=SyncRun.Trigger.CONNECTED)
-    del request.session[PENDING_GRANT]
     return connection
 
 
@@ -389,7 +410,7 @@ def disconnect_organization(request: HttpRequest, *, user: User) -> bool | None:
                 refresh_token=str(connection.refresh_token),
             )
             revoked = True
-        except OAuthError as exc:
+        except CalendlyError as exc:
             # The portal forgets the grant either way; the page says Calendly may still list it.
             log.warning(
                 "Revoking the grant of %s at Calendly failed: %s", organization, exc.describe()

@@ -17,9 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.accounts.models import Connection, Organization
-from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import CalendlyClient
-from portal.calendly.oauth import CalendlyOAuth, OAuthError, OAuthRateLimited
+from portal.calendly.errors import (
+    CalendlyError,
+    OAuthError,
+    OAuthRateLimited,
+    TokenUnavailable,
+    Unauthenticated,
+)
+from portal.calendly.oauth import CalendlyOAuth
 from portal.calendly.ratelimit import RateLimiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -29,13 +35,17 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=5)
 
 
-class ConnectionUnavailable(Exception):
-    """The organization has no usable Calendly connection; an admin must (re)connect it."""
+class ConnectionUnavailable(TokenUnavailable):
+    """The organization has no usable Calendly connection; an admin must (re)connect it.
+
+    A `TokenUnavailable`, so it is explained like any other answer about Calendly: whether the
+    connection was missing before a request or its renewal failed during one, the person is
+    told the same thing."""
 
     def __init__(self, organization: Organization, reason: str) -> None:
         self.organization = organization
         self.reason = reason
-        super().__init__(f"The Calendly connection of {organization} needs attention: {reason}")
+        super().__init__(message=reason)
 
 
 def get_connection(organization: Organization) -> Connection:
@@ -125,32 +135,41 @@ def mark_needs_reauthorization(connection: Connection, reason: str) -> None:
     connection.refresh_from_db()
 
 
+def note_failure(organization: Organization, error: CalendlyError) -> None:
+    """Act on what a failed call says about the connection itself.
+
+    A token Calendly refused (a grant revoked or expired behind the portal's back, or a
+    deleted personal access token) marks the connection, so every admin page says so from now
+    on instead of each action and sync failing on its own.
+    """
+    if isinstance(error, Unauthenticated):
+        connection = Connection.objects.filter(organization=organization).first()
+        if connection is not None:
+            mark_needs_reauthorization(connection, "Calendly refused the connection's token.")
+
+
 class ConnectionTokens:
     """The connection's access token for every request a client sends (calendly.auth): renewed
     near expiry, and once after Calendly refuses it, however long the work goes on. Only a
-    failed renewal marks the connection as needing to be connected again."""
+    failed renewal marks the connection as needing to be connected again; it then raises
+    `ConnectionUnavailable`, the `TokenUnavailable` the client expects."""
 
     def __init__(self, connection: Connection, *, oauth: CalendlyOAuth | None = None) -> None:
         self.connection = connection
         self.oauth = oauth
 
     def current(self) -> str:
-        try:
-            return access_token(self.connection, oauth=self.oauth)
-        except ConnectionUnavailable as exc:
-            raise TokenUnavailable(message=exc.reason) from exc
+        return access_token(self.connection, oauth=self.oauth)
 
     def after_rejection(self, rejected: str) -> str | None:
         if self.connection.kind != Connection.Kind.OAUTH or not self.connection.refresh_token:
             return None  # a personal access token is what it is
-        try:
-            return _refresh(self.connection, self.oauth or CalendlyOAuth(), rejected=rejected)
-        except ConnectionUnavailable as exc:
-            raise TokenUnavailable(message=exc.reason) from exc
+        return _refresh(self.connection, self.oauth or CalendlyOAuth(), rejected=rejected)
 
 
 def client_for(organization: Organization, *, limiter: RateLimiter | None = None) -> CalendlyClient:
-    """A Calendly client acting through the organization's connection, for as long as needed.
+    """The one way to get a Calendly client acting through the organization's connection, for
+    as long as the work lasts.
 
     Every process shares the rate-limit budget of the Calendly user behind the grant (through
     Redis when there is one), since Calendly counts requests per user, not per token; a

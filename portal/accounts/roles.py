@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from portal.accounts.models import Role
-
-if TYPE_CHECKING:
-    from portal.accounts.models import User
+from portal.accounts.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +40,6 @@ def allow(*roles: Role) -> Callable[[View], View]:
 
 def person(request: HttpRequest) -> User:
     """The signed-in person, typed; only for views that passed the role check."""
-    from portal.accounts.models import User
-
     assert isinstance(request.user, User)
     return request.user
 
@@ -55,8 +50,6 @@ def organization_id(request: HttpRequest) -> int:
     Roles require an organization, so a view that passed the role check always has one; this
     keeps that promise locally (404, not a crash) instead of trusting it from afar.
     """
-    from portal.accounts.models import User
-
     user = request.user
     if not isinstance(user, User) or user.organization_id is None:
         raise Http404("No organization")

@@ -8,7 +8,6 @@ urlpatterns = [
     path("sign-in", views.sign_in, name="sign_in"),
     path("callback", views.callback, name="callback"),
     path("sign-out", views.sign_out, name="sign_out"),
-    path("connect", views.connect, name="connect"),
     path("disconnect", views.disconnect, name="disconnect"),
     path("people", views.people, name="people"),
     path("people/<int:pk>/role", views.set_role, name="set_role"),

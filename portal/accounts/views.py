@@ -5,7 +5,6 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal import audit
@@ -62,41 +61,6 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:sign_in")
-
-
-@require_http_methods(["GET", "POST"])
-@allow(Role.ADMIN)
-def connect(request: HttpRequest) -> HttpResponse:
-    person = _person(request)
-    connection = Connection.objects.filter(organization=person.organization).first()
-    if request.method == "POST":
-        try:
-            connection = actions.connect_organization(request, user=person)
-        except actions.NoGrantToConnect:
-            messages.warning(
-                request,
-                "To connect, sign in with Calendly again: the portal keeps your permission "
-                "only for the session in which you gave it.",
-            )
-            return redirect(f"{reverse('accounts:sign_in')}?next={request.path}")
-        if connection.status == Connection.Status.MISSING_SCOPES:
-            messages.warning(
-                request,
-                "Connected, but Calendly did not grant everything the portal needs: "
-                + ", ".join(connection.missing_scopes),
-            )
-        else:
-            messages.success(request, "Connected. The portal now works with your organization.")
-        return redirect("home")
-    return render(
-        request,
-        "accounts/connect.html",
-        {
-            "connection": connection,
-            "can_connect": actions.PENDING_GRANT in request.session,
-            "person": person,
-        },
-    )
 
 
 @require_POST

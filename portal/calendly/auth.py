@@ -14,22 +14,11 @@ from typing import Protocol
 
 import httpx
 
-from portal.calendly.errors import CalendlyError
-
-
-class TokenUnavailable(CalendlyError):
-    """No usable access token: renewing it failed, or the connection needs connecting again."""
-
-    happened = "The Calendly connection has no usable access token."
-
-    def advice(self) -> str:
-        return "An owner or admin needs to connect the organization again."
-
 
 class TokenSource(Protocol):
     def current(self) -> str:
         """A token to send now, renewed first if it is about to expire. Raises
-        TokenUnavailable (or a CalendlyError from the renewal itself)."""
+        `errors.TokenUnavailable` (or another CalendlyError from the renewal itself)."""
         ...
 
     def after_rejection(self, rejected: str) -> str | None:

@@ -46,6 +46,7 @@ from portal.calendly.errors import (
     ServerError,
     TransportFailure,
     UnexpectedResponse,
+    Unreachable,
     error_from_response,
 )
 from portal.calendly.ratelimit import RateLimiter, limiter_for
@@ -927,7 +928,7 @@ def _transport_failure(exc: httpx.TransportError) -> TransportFailure:
     # safe to send again; after that, the server may have acted on it.
     never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return TransportFailure(reason=reason, sent=not never_sent)
+    return Unreachable(reason=reason) if never_sent else TransportFailure(reason=reason, sent=True)
 
 
 def _settle(error: CalendlyError, idempotent: bool) -> CalendlyError:

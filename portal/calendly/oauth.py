@@ -19,43 +19,14 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from django.conf import settings
 
 from portal.calendly.client import USER_AGENT
-from portal.calendly.errors import CalendlyError
+from portal.calendly.errors import (
+    AmbiguousTokenResponse,
+    OAuthError,
+    Unreachable,
+    error_from_oauth_response,
+)
 
 TOKEN_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=15.0, pool=5.0)
-
-
-class OAuthError(CalendlyError):
-    """Calendly's OAuth server refused or failed a request ({"error", "error_description"})."""
-
-    happened = "Calendly's sign-in service refused the request."
-
-    def __init__(self, *, error: str = "", description: str = "", **kwargs: Any) -> None:
-        self.error = error
-        self.description = description
-        super().__init__(title=error, message=description, **kwargs)
-
-
-class InvalidGrant(OAuthError):
-    happened = "Calendly no longer accepts this grant: it was used, revoked or has expired."
-
-
-class InvalidClient(OAuthError):
-    happened = "Calendly refused the portal's OAuth app credentials (client id or secret)."
-
-
-class OAuthRateLimited(OAuthError):
-    happened = "Calendly allows only a few token requests per person per minute."
-    default_retryable = True
-
-
-class AmbiguousTokenResponse(OAuthError):
-    """The token request may have been applied, but no usable answer came back.
-
-    For a refresh this means the old refresh token may be spent and the new one lost: the
-    only safe way on is to connect again.
-    """
-
-    happened = "Calendly's sign-in service gave no usable answer; the request may have applied."
 
 
 @dataclass(frozen=True)
@@ -169,7 +140,7 @@ class CalendlyOAuth:
             return self._http.post(path, data=form)
         except httpx.ConnectError as exc:
             # Never reached Calendly: nothing was applied, so trying again later is safe.
-            raise OAuthError(description=f"cannot connect: {exc}", retryable=True) from exc
+            raise Unreachable(reason=f"{type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:
             raise AmbiguousTokenResponse(description=f"{type(exc).__name__}: {exc}") from exc
 
@@ -178,25 +149,17 @@ def _error(response: httpx.Response) -> OAuthError:
     try:
         body = response.json()
     except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    error = str(body.get("error") or "")
-    description = str(body.get("error_description") or body.get("message") or "")
-    status = response.status_code
-    if status == 429:
-        reset = response.headers.get("Retry-After") or response.headers.get("X-RateLimit-Reset")
-        try:
-            retry_after = float(reset) if reset else 60.0
-        except ValueError:
-            retry_after = 60.0
-        return OAuthRateLimited(
-            status=status, error=error, description=description, retry_after=retry_after
-        )
-    if status >= 500:
-        return AmbiguousTokenResponse(status=status, error=error, description=description)
-    if error == "invalid_grant":
-        return InvalidGrant(status=status, error=error, description=description)
-    if error == "invalid_client" or status == 401:
-        return InvalidClient(status=status, error=error, description=description)
-    return OAuthError(status=status, error=error, description=description)
+        body = None
+    return error_from_oauth_response(
+        response.status_code, body, retry_after=_rate_limit_wait(response)
+    )
+
+
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    if response.status_code != 429:
+        return None
+    reset = response.headers.get("Retry-After") or response.headers.get("X-RateLimit-Reset")
+    try:
+        return float(reset) if reset else 60.0
+    except ValueError:
+        return 60.0

@@ -1,6 +1,7 @@
 """Calendly payloads as typed objects, so nothing past the client digs in raw dicts.
 
-Field names follow the 2023 and 2026 OpenAPI files plus the newer fields in API_NOTES. Models are
+Field names follow Calendly's OpenAPI descriptions of 2023 and 2026 (tests/contract/) plus fields
+its release notes added since (https://developer.calendly.com/release-notes). Models are
 lenient on purpose: unknown fields are kept (Calendly adds fields without notice), and anything
 the spec marks nullable or that only newer answers carry defaults to None. References to other
 resources stay full URI strings; `uuid_of` gives the last path segment for building paths.

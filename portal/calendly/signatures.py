@@ -11,7 +11,8 @@ import hmac
 import time
 
 HEADER = "Calendly-Webhook-Signature"
-# Calendly's example reportedly allows about three minutes of skew (API_NOTES U3).
+# Calendly's signature example reportedly allows about three minutes of skew; its docs do not
+# state a tolerance (https://developer.calendly.com/api-docs/overview/webhooks/webhook-signatures).
 DEFAULT_TOLERANCE = 180
 
 

@@ -3,7 +3,8 @@
 Each action checks what the mirror already knows before calling Calendly (so an obvious
 duplicate costs no request), calls Calendly through the organization's connection, updates
 the mirror with what Calendly answered (so the page is right at once, before the next sync),
-and writes one audit row. Every Calendly refusal becomes a sentence for the person.
+and writes one audit row. Every Calendly refusal becomes a sentence for the person, in the
+words of `calendly.errors.explain`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from portal import audit
-from portal.accounts.connections import (
-    ConnectionUnavailable,
-    client_for,
-    mark_needs_reauthorization,
-)
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
+from portal.accounts.models import Organization, User
 from portal.calendly import errors
-from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import OrganizationInvitation
 from portal.core.text import storable
@@ -70,75 +66,19 @@ class ActionRefused(Exception):
         super().__init__(message)
 
 
-def explain(error: errors.CalendlyError) -> str:
-    """What a Calendly refusal means for an admin, and what to do about it."""
-    text = f"{error.title} {error.message}".lower()
-    if isinstance(error, errors.InsufficientScope):
-        scopes = ", ".join(error.required_scopes) or "more permissions"
-        return (
-            f"The organization's Calendly connection lacks the permission for this ({scopes}). "
-            "An admin needs to connect again and allow it."
-        )
-    if isinstance(error, errors.PermissionDenied):
-        if "scim" in text:
-            return (
-                "Your organization manages its members through SCIM (your identity provider), "
-                "so Calendly refuses changes made here. Make the change in your identity provider."
-            )
-        if "seats" in text or "allotted" in text:
-            return (
-                "No free seats: every paid seat is taken or already invited. Add seats on "
-                "Calendly's billing page, then try again."
-            )
-        return (
-            "Calendly refused: the connected account is not allowed to do this "
-            f"({error.message or 'permission denied'})."
-        )
-    if isinstance(error, errors.Unauthenticated):
-        return (
-            "Calendly no longer accepts the organization's connection; an admin needs to "
-            "connect again."
-        )
-    if isinstance(error, errors.RateLimited):
-        wait = (
-            f" in about {int(error.retry_after)} seconds" if error.retry_after else " in a minute"
-        )
-        return f"Calendly limits requests per minute and is pacing the portal; try again{wait}."
-    if isinstance(error, errors.NotFound):
-        return "Calendly no longer has this; refresh the member list to see the current state."
-    if isinstance(error, errors.TransportFailure) and not error.sent:
-        return "Calendly could not be reached; nothing was changed. Try again in a few minutes."
-    if isinstance(error, TokenUnavailable):
-        return (
-            "The organization's Calendly connection could not renew its access, so nothing was "
-            "changed; an admin needs to connect again."
-        )
-    if isinstance(error, errors.TransportFailure | errors.ServerError | errors.AmbiguousWrite):
-        return (
-            "Calendly did not answer properly, so it is not certain the change was made. "
-            "Refresh the member list in a minute to see the current state before trying again."
-        )
-    return f"Calendly refused: {error.message or error.title or 'unknown error'}."
-
-
-def _refused(organization: Organization, error: errors.CalendlyError) -> str:
-    if isinstance(error, errors.Unauthenticated):
-        # The grant was revoked or expired behind the portal's back: every admin page says so
-        # from now on, instead of each action failing on its own.
-        connection = Connection.objects.filter(organization=organization).first()
-        if connection is not None:
-            mark_needs_reauthorization(connection, "Calendly refused the connection's token.")
-    return explain(error)
+def _refused(
+    organization: Organization, error: errors.CalendlyError, *, doing: str | None = None
+) -> str:
+    """The sentence for a change Calendly did not make (or may not have made)."""
+    note_failure(organization, error)
+    return errors.explain(error, doing=doing, changing=True)
 
 
 def _client(organization: Organization) -> CalendlyClient:
     try:
         return client_for(organization)
     except ConnectionUnavailable as exc:
-        raise ActionRefused(
-            f"The organization's Calendly connection needs attention ({exc.reason}); an admin "
-            "needs to connect it again before changes can be made."
-        ) from exc
+        raise ActionRefused(errors.explain(exc)) from exc
 
 
 def parse_emails(text: str) -> tuple[list[str], list[InviteResult]]:
@@ -221,12 +161,10 @@ def _invite_one(
 ) -> InviteResult:
     try:
         sent = client.invite_user_to_organization(organization=organization.uri, email=email)
-    except errors.AlreadyOrganizationMember:
-        return InviteResult(email, Outcome.ALREADY_MEMBER, "Already a member (says Calendly).")
-    except errors.AlreadyInvited:
-        return InviteResult(
-            email, Outcome.ALREADY_INVITED, "Already invited (says Calendly); still pending."
-        )
+    except errors.AlreadyOrganizationMember as error:
+        return InviteResult(email, Outcome.ALREADY_MEMBER, errors.explain(error))
+    except errors.AlreadyInvited as error:
+        return InviteResult(email, Outcome.ALREADY_INVITED, errors.explain(error))
     except errors.CalendlyError as error:
         return InviteResult(email, Outcome.FAILED, _refused(organization, error))
     with transaction.atomic():
@@ -269,15 +207,9 @@ def revoke(
             client.revoke_user_organization_invitation(invitation=invitation.uri)
         except errors.NotFound:
             pass  # already gone in Calendly: the mirror just catches up
-        except errors.BadRequest as error:
-            if "accepted" in f"{error.title} {error.message}".lower():
-                raise ActionRefused(
-                    f"{invitation.email} has already accepted the invitation and is a member "
-                    "now; remove them as a member instead."
-                ) from error
-            raise ActionRefused(_refused(organization, error)) from error
         except errors.CalendlyError as error:
-            raise ActionRefused(_refused(organization, error)) from error
+            doing = f"revoking the invitation of {invitation.email}"
+            raise ActionRefused(_refused(organization, error, doing=doing)) from error
     with transaction.atomic():
         # Calendly has no "revoked" status: the invitation simply disappears from its lists.
         Invitation.objects.filter(pk=invitation.pk).update(removed_at=timezone.now())
@@ -327,7 +259,8 @@ def remove(
         except errors.NotFound:
             pass  # already removed in Calendly
         except errors.CalendlyError as error:
-            raise ActionRefused(_refused(organization, error)) from error
+            doing = f"removing {member.name}"
+            raise ActionRefused(_refused(organization, error, doing=doing)) from error
     now = timezone.now()
     with transaction.atomic():
         Member.objects.filter(pk=member.pk).update(removed_at=now)

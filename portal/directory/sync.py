@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -195,9 +194,7 @@ def request_sync(
     run, started = start_sync(
         organization, trigger=trigger, requested_by=requested_by, status=SyncRun.Status.QUEUED
     )
-    if not started:
-        return run, False
-    if requested_by is not None:
+    if started and requested_by is not None:
         audit.record(
             action=audit.Action.SYNC_REQUESTED,
             organization=organization,
@@ -206,23 +203,13 @@ def request_sync(
             after={"sync_run": run.pk, "trigger": trigger},
             request=request,
         )
-    transaction.on_commit(partial(_hand_to_worker, run.pk))
-    return run, True
+    return run, started
 
 
-def _hand_to_worker(run_id: int) -> None:
-    # The task module imports this one, so it is imported when first needed.
-    from portal.directory.tasks import sync_organization_task
-
-    run = SyncRun.objects.get(pk=run_id)
-    try:
-        sync_organization_task.delay(
-            run.organization_id, run.trigger, run.requested_by_id, run_id=run.pk
-        )
-    except Exception as exc:
-        # A queued run nobody will ever execute would keep the Refresh button waiting.
-        log.exception("Could not enqueue sync %s", run.pk)
-        _fail(run, f"The sync could not be handed to a background worker ({exc}). {LAST_COPY}")
+def not_handed_over(run: SyncRun, error: Exception) -> None:
+    """Fail a queued run the broker would not take: left queued, nobody would ever run it and
+    the Refresh button would wait for ever."""
+    _fail(run, f"The sync could not be handed to a background worker ({error}). {LAST_COPY}")
 
 
 def workers_running() -> bool:
@@ -263,16 +250,14 @@ def run_sync(
     own_client = client is None
     try:
         if client is None:
-            client, counter = connection_client(run.organization)
+            # Counted around the limiter every process shares: the count is what this run sent.
+            counter = RequestCounter(shared_limiter(get_connection(run.organization)))
+            client = client_for(run.organization, limiter=counter)
         _Sync(run, client, counter or RequestCounter(_NoLimit())).run()
-    except (CalendlyError, ConnectionUnavailable) as exc:
-        if isinstance(exc, Unauthenticated):
-            # The grant was revoked or expired behind the portal's back: say so on every admin
-            # page and stop using it, rather than failing every sync the same way.
-            connection = Connection.objects.filter(organization=run.organization).first()
-            if connection is not None:
-                mark_needs_reauthorization(connection, "Calendly refused the connection's token.")
-        _fail(run, explain(exc, run.stage), counter)
+    except CalendlyError as exc:
+        note_failure(run.organization, exc)
+        # Before its first stage a run is only getting an access token: what failed says it all.
+        _fail(run, f"{explain(exc, doing=STAGES.get(run.stage))} {LAST_COPY}", counter)
     except Exception:
         log.exception("Sync %s of %s failed unexpectedly", run.pk, run.organization)
         _fail(
@@ -294,12 +279,6 @@ def run_sync(
         run.calendly_requests,
     )
     return run
-
-
-def connection_client(organization: Organization) -> tuple[CalendlyClient, RequestCounter]:
-    """The organization's client (as `client_for` builds it), with its requests counted."""
-    counter = RequestCounter(shared_limiter(get_connection(organization)))
-    return client_for(organization, limiter=counter), counter
 
 
 class _NoLimit:
@@ -345,52 +324,9 @@ def stage_words(stage: str) -> str:
     return STAGES.get(stage, "connecting to Calendly")
 
 
-def explain(exc: CalendlyError | ConnectionUnavailable, stage: str) -> str:
-    """What failed and what to do, in words for an admin."""
-    if isinstance(exc, ConnectionUnavailable):
-        return (
-            f"The Calendly connection needs attention: {exc.reason}. {LAST_COPY} An owner or "
-            "admin needs to connect the organization again."
-        )
-    what = stage_words(stage)
-    if isinstance(exc, Unauthenticated):
-        return (
-            f"Calendly refused the connection's token while {what}. {LAST_COPY} An owner or "
-            "admin needs to connect the organization again."
-        )
-    if isinstance(exc, InsufficientScope):
-        scopes = ", ".join(exc.required_scopes) or "more scopes"
-        return (
-            f"Calendly refused {what}: the connection was not granted {scopes}. {LAST_COPY} "
-            "Connect the organization again and allow it."
-        )
-    if isinstance(exc, RateLimited):
-        return (
-            f"Calendly's request budget for the connected user ran out while {what}. "
-            f"{LAST_COPY} The next sync will try again; Refresh later."
-        )
-    if isinstance(exc, TokenUnavailable):
-        return (
-            f"The connection's access could not be renewed while {what} ({exc.message}). "
-            f"{LAST_COPY} An owner or admin needs to connect the organization again."
-        )
-    if isinstance(exc, TransportFailure) and not exc.sent:
-        happened = f"Calendly could not be reached while {what} ({exc.reason})"
-    elif isinstance(exc, TransportFailure):
-        happened = f"Calendly did not answer while {what} ({exc.reason})"
-    elif isinstance(exc, ServerError):
-        happened = f"Calendly answered {exc.status} while {what}"
-    else:
-        detail = exc.message.rstrip(".") or exc.title
-        happened = f"Calendly answered {exc.status} while {what}" + (
-            f": {detail}" if detail else ""
-        )
-    advice = (
-        "Try Refresh again in a few minutes."
-        if exc.retryable
-        else "Refreshing again will not help until that is fixed."
-    )
-    return f"{happened}; the last complete copy is still shown. {advice}"
+def _skipped(error: CalendlyError, stage: str) -> str:
+    """The note a run keeps about a listing it went on without."""
+    return f"{explain(error, doing=STAGES[stage])} Skipped; the rest of the sync went on."
 
 
 class _Sync:
@@ -435,13 +371,11 @@ class _Sync:
                 "groups",
                 self.client.list_groups(organization=self.org_uri),
                 self._save_groups,
-                "Groups are an Enterprise feature; skipped.",
             )
             self._optional(
                 "group_relationships",
                 self.client.list_group_relationships(organization=self.org_uri),
                 self._save_group_relationships,
-                "Group memberships could not be read (Calendly refused them); skipped.",
             )
         except SkipSection as skip:
             run.notes.append(skip.note)
@@ -450,7 +384,6 @@ class _Sync:
                 "teams",
                 self.client.list_teams(),
                 self._save_teams,
-                "Teams are not part of the organization's plan; skipped.",
             )
         except SkipSection as skip:
             run.notes.append(skip.note)
@@ -489,25 +422,14 @@ class _Sync:
         self.sync_run.counts[stage] = done
         self.done_sections.add(stage)
 
-    def _optional[T](
-        self, stage: str, items: Iterable[T], save: Callable[[list[T]], None], plan_note: str
-    ) -> None:
+    def _optional[T](self, stage: str, items: Iterable[T], save: Callable[[list[T]], None]) -> None:
         try:
             self._section(stage, items, save)
-        except InsufficientScope as exc:
-            scopes = ", ".join(exc.required_scopes) or "a scope"
-            raise SkipSection(
-                f"Skipped {stage_words(stage)}: the connection was not granted {scopes}; "
-                "connect again to allow it."
-            ) from exc
-        except PermissionDenied as exc:
-            raise SkipSection(plan_note) from exc
-        except (BadRequest, NotFound) as exc:
-            # Optional listings must not cost the members their refresh when Calendly changes
-            # or retires an endpoint.
-            raise SkipSection(
-                f"Skipped {stage_words(stage)}: Calendly answered {exc.status}."
-            ) from exc
+        except (PermissionDenied, BadRequest, NotFound) as exc:
+            # Optional listings must not cost the members their refresh: the plan or the grant
+            # may not include them (groups are Enterprise-only), or Calendly may change or
+            # retire an endpoint.
+            raise SkipSection(_skipped(exc, stage)) from exc
 
     def _upsert(self, model: type[Any], rows: list[Any], fields: list[str]) -> None:
         model.objects.bulk_create(
@@ -693,10 +615,7 @@ class _Sync:
                     if m.member is not None
                 ]
             except PermissionDenied as exc:
-                raise SkipSection(
-                    "Hosts of team event types could not be read (Calendly refused the listing); "
-                    "skipped."
-                ) from exc
+                raise SkipSection(_skipped(exc, "event_type_hosts")) from exc
             members = self._ids(Member, listed, "user_uri")
             self._save_hosts((event_type_id, members[u]) for u in listed if u in members)
             hosts += len(listed)

@@ -11,7 +11,8 @@ from django_htmx.http import HttpResponseStopPolling
 from portal.accounts.models import Organization, Role, User
 from portal.accounts.roles import allow
 from portal.directory.models import SyncRun
-from portal.directory.sync import request_sync, stage_words, workers_running
+from portal.directory.sync import stage_words, workers_running
+from portal.directory.tasks import request_sync
 from portal.htmx import HtmxHttpRequest
 
 PROGRESS = "directory/sync_status.html#sync-progress"

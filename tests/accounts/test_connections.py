@@ -25,15 +25,8 @@ from portal.accounts.connections import (
     get_connection,
 )
 from portal.accounts.models import Connection, Organization, Role
-from portal.calendly.auth import TokenUnavailable
-from portal.calendly.errors import Unauthenticated
-from portal.calendly.oauth import (
-    CalendlyOAuth,
-    OAuthRateLimited,
-    TokenGrant,
-    new_code_verifier,
-    new_state,
-)
+from portal.calendly.errors import OAuthRateLimited, TokenUnavailable, Unauthenticated
+from portal.calendly.oauth import CalendlyOAuth, TokenGrant, new_code_verifier, new_state
 from portal.directory.models import Member, SyncRun
 from portal.directory.sync import sync_organization
 from tests.factories import OrganizationFactory, UserFactory

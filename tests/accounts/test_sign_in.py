@@ -122,6 +122,9 @@ def test_an_owner_signs_in_and_connects_the_organization(
     assert me.status_code == 200
     actions = list(AuditEntry.objects.order_by("pk").values_list("action", flat=True))
     assert actions == [Action.SIGN_IN, Action.CONNECTED]
+    first_sync = SyncRun.objects.get(organization=owner.organization)
+    assert first_sync.trigger == SyncRun.Trigger.CONNECTED
+    assert first_sync.status == SyncRun.Status.QUEUED  # for a worker; none runs here
 
 
 def test_a_member_of_a_connected_organization_signs_in_without_a_role(
@@ -290,6 +293,12 @@ def test_connect_command_connects_with_an_admins_token(sandbox: RunningSandbox) 
     entry = AuditEntry.objects.get()
     assert entry.action == Action.CONNECTED
     assert entry.actor_label.startswith("manage.py connect")
+    assert entry.after == {
+        "kind": Connection.Kind.PERSONAL_ACCESS_TOKEN,
+        "owner": connection.owner_uri,
+        "status": Connection.Status.HEALTHY,
+        "scopes": "",
+    }
 
 
 def test_connect_command_refuses_a_plain_members_token(sandbox: RunningSandbox) -> None:
@@ -307,7 +316,12 @@ def test_an_expired_code_fails_closed(client: Client, sandbox: RunningSandbox) -
     callback = consent(sandbox, start_sign_in(client), who="owner")
     sandbox.advance(11 * 60)  # Calendly's codes live ten minutes
     response = back_to_portal(client, callback)
-    assert_failed_closed(response, client, "The sign-in code was refused")
+    assert_failed_closed(
+        response,
+        client,
+        "Calendly refused the sign-in code or token while signing you in: it expired, was "
+        "already used, or was revoked. Start again.",
+    )
 
 
 def test_calendly_being_down_at_the_callback_fails_closed(
@@ -316,7 +330,9 @@ def test_calendly_being_down_at_the_callback_fails_closed(
     callback = consent(sandbox, start_sign_in(client), who="owner")
     sandbox.server.stop()
     response = back_to_portal(client, callback)
-    assert_failed_closed(response, client, "did not complete the sign-in")
+    assert_failed_closed(
+        response, client, "Calendly could not be reached while signing you in; nothing was changed"
+    )
 
 
 def test_a_crafted_post_cannot_make_anyone_a_portal_admin(client: Client) -> None:

@@ -161,8 +161,11 @@ def test_no_free_seats_is_explained(sandbox_factory: SandboxFactory) -> None:
         response = connected.client.post(
             "/members/invite", {"emails": "one.too.many@example.com"}, follow=True
         )
-    assert "No free seats" in page_messages(response)
-    assert "billing page" in page_messages(response)
+    assert (
+        "one.too.many@example.com: No free seats: every seat the organization pays for (or its "
+        "trial allows) is taken or already invited. Add seats on Calendly's billing page, then "
+        "try again."
+    ) in page_messages(response)
     assert not Invitation.objects.filter(email="one.too.many@example.com").exists()
 
 
@@ -173,7 +176,31 @@ def test_a_scim_managed_organization_is_explained(sandbox_factory: SandboxFactor
         response = connected.client.post(
             "/members/invite", {"emails": "x@example.com"}, follow=True
         )
-    assert "manages its members through SCIM" in page_messages(response)
+    assert (
+        "x@example.com: Your organization manages its members through SCIM (your identity "
+        "provider), so Calendly refuses this from the portal. Make the change in your identity "
+        "provider."
+    ) in page_messages(response)
+
+
+def test_removing_a_member_of_a_scim_managed_organization_is_explained(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(scim=True)
+    with override_settings(CALENDLY_API_URL=sandbox.url):
+        connected = connect(sandbox)
+        person = Member.objects.filter(organization=connected.org, role=Member.Role.USER).first()
+        assert person is not None
+        response = connected.client.post(
+            f"/members/{person.pk}/remove", {"confirm": person.email}, follow=True
+        )
+    assert (
+        "Your organization manages its members through SCIM (your identity provider), so "
+        f"Calendly refuses removing {person.name} from the portal."
+    ) in page_messages(response)
+    person.refresh_from_db()
+    assert person.removed_at is None
+    assert not AuditEntry.objects.filter(action=Action.MEMBER_REMOVED).exists()
 
 
 def read_only_token(sandbox: RunningSandbox) -> str:
@@ -209,13 +236,19 @@ def read_only_token(sandbox: RunningSandbox) -> str:
 def test_a_connection_without_the_write_scope_is_explained(sandbox: RunningSandbox) -> None:
     connected = connect(sandbox, token=read_only_token(sandbox))
     response = connected.client.post("/members/invite", {"emails": "x@example.com"}, follow=True)
-    assert "lacks the permission for this (organizations:write)" in page_messages(response)
+    assert (
+        "x@example.com: The organization's Calendly connection lacks the permission for this "
+        "(organizations:write). An owner or admin needs to connect again and allow it."
+    ) in page_messages(response)
 
 
 def test_a_rejected_token_marks_the_connection_for_reconnection(connected: Connected) -> None:
     Connection.objects.filter(organization=connected.org).update(access_token="revoked-token")
     response = connected.client.post("/members/invite", {"emails": "x@example.com"}, follow=True)
-    assert "connect again" in page_messages(response)
+    assert (
+        "x@example.com: Calendly refused the organization's connection: its access was revoked "
+        "or has expired. An owner or admin needs to connect the organization again."
+    ) in page_messages(response)
     assert Connection.objects.get(organization=connected.org).needs_attention
 
 
@@ -231,7 +264,7 @@ def test_revoking_a_pending_invitation(connected: Connected) -> None:
     assert connected.calendly_invitations("gone@example.com") == []
     invitation.refresh_from_db()
     assert invitation.removed_at is not None
-    assert "gone@example.com" not in [row.email for row in response.context["results"].rows]
+    assert "gone@example.com" not in [row.email for row in response.context["list"].page.rows]
     assert AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).count() == 1
 
 
@@ -241,7 +274,10 @@ def test_an_accepted_invitation_cannot_be_revoked(connected: Connected) -> None:
     connected.sandbox.accept_invitation("joined@example.com")
 
     response = connected.client.post(f"/members/invitations/{invitation.pk}/revoke", follow=True)
-    assert "has already accepted the invitation" in page_messages(response)
+    assert (
+        "Calendly refused revoking the invitation of joined@example.com: the invitation was "
+        "already accepted, so the person is a member now. Remove them as a member instead."
+    ) in page_messages(response)
     invitation.refresh_from_db()
     assert invitation.removed_at is None
 
@@ -379,7 +415,12 @@ def test_calendly_out_of_reach_is_told_apart_from_a_change_that_may_have_happene
 
     response = connected.client.post(f"/members/invitations/{pending.pk}/revoke", follow=True)
 
-    assert "Calendly could not be reached; nothing was changed." in page_messages(response)
+    said = page_messages(response)
+    assert (
+        f"Calendly could not be reached while revoking the invitation of {pending.email}; "
+        "nothing was changed (ConnectError"
+    ) in said
+    assert "Try again in a few minutes." in said
     pending.refresh_from_db()
     assert pending.removed_at is None
     assert not AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).exists()
@@ -393,5 +434,8 @@ def test_a_change_calendly_failed_on_is_said_to_be_uncertain(connected: Connecte
 
     response = connected.client.post(f"/members/invitations/{pending.pk}/revoke", follow=True)
 
-    assert "not certain the change was made" in page_messages(response)
+    assert (
+        f"Calendly did not answer properly while revoking the invitation of {pending.email}, so "
+        "it is not certain the change was made."
+    ) in page_messages(response)
     assert not AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).exists()

@@ -241,8 +241,8 @@ def test_a_server_error_in_the_middle_of_the_members_keeps_the_last_good_mirror(
 
     assert failed.status == SyncRun.Status.FAILED
     assert failed.error == (
-        "Calendly answered 500 while listing members; the last complete copy is still shown. "
-        "Try Refresh again in a few minutes."
+        "Calendly failed while listing members (it answered 500). Try again in a few minutes. "
+        "The last complete copy is still shown."
     )
     assert failed.counts["members"] == 100  # the first page arrived
     assert Member.objects.filter(organization=organization).count() == 250
@@ -268,7 +268,9 @@ def test_a_timeout_in_the_middle_of_the_members_keeps_the_last_good_mirror(
 
     assert failed.status == SyncRun.Status.FAILED
     assert failed.error.startswith("Calendly did not answer while listing members (ReadTimeout")
-    assert "the last complete copy is still shown. Try Refresh again" in failed.error
+    assert failed.error.endswith(
+        "Try again in a few minutes. The last complete copy is still shown."
+    )
     assert not Member.objects.filter(removed_at__isnull=False).exists()
     assert last_successful_sync(organization) == good
 
@@ -370,14 +372,21 @@ def test_groups_refused_as_outside_the_plan_are_skipped_with_a_note(
     def groups_refused(request: httpx.Request) -> httpx.Response | None:
         if request.url.path in ("/groups", "/group_relationships"):
             return httpx.Response(
-                403, json={"title": "Permission Denied", "message": "You do not have permission"}
+                403,
+                json={
+                    "title": "Permission Denied",
+                    "message": "Please upgrade your Calendly account to Enterprise.",
+                },
             )
         return None
 
     run = sync(organization, calendly, transport=Faulty(groups_refused))
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert run.notes == ["Groups are an Enterprise feature; skipped."]
+    assert run.notes == [
+        "The organization's Calendly plan does not include listing groups: Calendly asks for an "
+        "upgrade to Enterprise. Skipped; the rest of the sync went on."
+    ]
     assert "groups" not in run.counts
     # What the mirror already held about groups stays as it was.
     assert Group.objects.current().count() == groups_before > 0
@@ -483,7 +492,7 @@ def test_sync_org_exits_non_zero_when_an_organization_fails(calendly: RunningSan
         call_command("sync_org", "--org", organization.uri, stdout=StringIO(), stderr=err)
 
     assert "failed after" in err.getvalue()
-    assert "Calendly answered 500 while reading the organization" in err.getvalue()
+    assert "Calendly failed while reading the organization (it answered 500)" in err.getvalue()
 
 
 def test_sync_org_refuses_an_unknown_organization() -> None:

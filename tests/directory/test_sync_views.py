@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -233,6 +235,46 @@ def test_a_run_that_cannot_reach_a_worker_is_failed_rather_than_left_running(
     assert run.status == SyncRun.Status.FAILED
     assert run.error.startswith(
         "The sync could not be handed to a background worker (Connection refused)."
+    )
+
+
+def test_connecting_hands_the_first_sync_to_a_worker_once_it_is_stored(
+    calendly: RunningSandbox,  # noqa: F811
+    django_capture_on_commit_callbacks: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enqueued: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(
+        sync_organization_task, "delay", lambda *args, **kwargs: enqueued.append((args, kwargs))
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("connect", "--token", calendly.owner_token, stdout=StringIO())
+
+    run = SyncRun.objects.get()
+    assert run.trigger == SyncRun.Trigger.CONNECTED
+    assert run.status == SyncRun.Status.QUEUED
+    assert enqueued == [((run.organization_id, "connected", None), {"run_id": run.pk})]
+
+
+def test_a_first_sync_that_cannot_reach_a_worker_is_failed_rather_than_left_waiting(
+    calendly: RunningSandbox,  # noqa: F811
+    django_capture_on_commit_callbacks: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise ConnectionRefusedError("Connection refused")
+
+    monkeypatch.setattr(sync_organization_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("connect", "--token", calendly.owner_token, stdout=StringIO())
+
+    assert Connection.objects.get().status == Connection.Status.HEALTHY  # connected all the same
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.FAILED
+    assert run.error == (
+        "The sync could not be handed to a background worker (Connection refused). The last "
+        "complete copy is still shown."
     )
 
 

@@ -4,20 +4,21 @@ import getpass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from portal import audit
+from portal.accounts.actions import store_connection
 from portal.accounts.models import CalendlyRole, Connection, Organization
 from portal.calendly.client import CalendlyClient
-from portal.calendly.errors import CalendlyError, PermissionDenied, Unauthenticated
+from portal.calendly.errors import CalendlyError, Unauthenticated, explain
 from portal.directory.models import SyncRun
-from portal.directory.sync import request_sync
+from portal.directory.tasks import request_sync
 
 
 class Command(BaseCommand):
+    # Here rather than in accounts, like the connect page in portal/connect_views.py: connecting
+    # stores the connection (accounts) and then asks for the first sync (the directory).
     help = (
         "Connect an organization with a personal access token of a Calendly owner or admin "
-        "(instead of signing in and choosing 'connect')."
+        "(instead of signing in and choosing 'connect'), and ask for its first sync."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -49,50 +50,26 @@ class Command(BaseCommand):
                     )
                 name = client.get_organization(organization=organization_uri).name or ""
         except Unauthenticated:
+            # About the token typed here, not about a stored connection.
             raise CommandError(
                 "Calendly refused the token: it is mistyped, revoked or expired. Create a new "
                 "one under Integrations > API & Webhooks in Calendly."
             ) from None
-        except PermissionDenied as exc:
-            raise CommandError(f"Calendly refused: {exc}") from None
         except CalendlyError as exc:
-            raise CommandError(f"Could not check the token with Calendly: {exc}") from None
+            raise CommandError(explain(exc, doing="checking the token")) from None
 
-        with transaction.atomic():
-            organization, _ = Organization.objects.update_or_create(
-                uri=organization_uri, defaults={"name": name}
-            )
-            previous = Connection.objects.filter(organization=organization).first()
-            Connection.objects.update_or_create(
-                organization=organization,
-                defaults={
-                    "kind": Connection.Kind.PERSONAL_ACCESS_TOKEN,
-                    "owner_uri": me.uri,
-                    "owner_label": me.email,
-                    "connected_by": None,
-                    "access_token": token,
-                    "refresh_token": "",
-                    "expires_at": None,
-                    "scopes": "",
-                    "status": Connection.Status.HEALTHY,
-                    "status_detail": "",
-                    "missing_scopes": [],
-                    "token_version": (previous.token_version + 1) if previous else 0,
-                },
-            )
-            audit.record(
-                action=audit.Action.CONNECTED,
-                organization=organization,
-                actor_label=f"manage.py connect (token of {me.email})",
-                target=organization,
-                before={"owner": previous.owner_uri, "kind": previous.kind} if previous else None,
-                after={
-                    "owner": me.uri,
-                    "kind": Connection.Kind.PERSONAL_ACCESS_TOKEN,
-                    "role": role,
-                },
-            )
-            request_sync(organization, trigger=SyncRun.Trigger.CONNECTED)
+        organization, _ = Organization.objects.update_or_create(
+            uri=organization_uri, defaults={"name": name}
+        )
+        store_connection(
+            organization,
+            kind=Connection.Kind.PERSONAL_ACCESS_TOKEN,
+            owner_uri=me.uri,
+            owner_label=me.email,
+            access_token=token,
+            actor_label=f"manage.py connect (token of {me.email}, a Calendly {role})",
+        )
+        request_sync(organization, trigger=SyncRun.Trigger.CONNECTED)
         self.stdout.write(
             f"Connected {name or organization_uri} ({organization_uri}) with the personal access "
             f"token of {me.name} <{me.email}>, a Calendly {role}."
