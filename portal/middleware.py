@@ -1,10 +1,43 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils import timezone
+
+
+@lru_cache(maxsize=512)
+def zone_named(name: str) -> tzinfo:
+    """The IANA zone `name`, or UTC for an empty, unknown or malformed name.
+
+    Cached by name: reading a zone file per request would cost more than the page's times, and
+    a bad name would raise again every time. Bounded, though names come from Calendly.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+class ViewerTimeZoneMiddleware:
+    """Renders the request in the signed-in person's own time zone (their Calendly setting).
+
+    Django's current time zone rather than a value in the template context: `{% moment %}`
+    and rows rendered in Python both read it, and so do Django's own date rendering and the
+    admin. People signed out, and those without a zone, see UTC.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with timezone.override(zone_named(getattr(request.user, "timezone", ""))):
+            return self.get_response(request)
 
 
 class HtmxMessagesMiddleware:

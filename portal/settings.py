@@ -148,6 +148,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.accounts.middleware.SessionLimitsMiddleware",
+    # After the session limits, which may sign the person out first.
+    "portal.middleware.ViewerTimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "portal.accounts.roles.RoleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -387,10 +389,21 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "one_line_refusals": {"()": "portal.logs.OneLineRefusals"},
+        "no_client_error_access_lines": {"()": "portal.logs.NoClientErrorAccessLines"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
+        # Django's own console handler (on when DEBUG is) would print every record a second
+        # time: the root logger prints them already.
+        "django": {"handlers": []},
+        # A 403 or 404 is one line with who asked; a 500 keeps its traceback (portal/logs.py).
+        "django.request": {"filters": ["one_line_refusals"]},
+        # The development server's access log, in the same format; a 4xx is logged above.
+        "django.server": {"filters": ["no_client_error_access_lines"], "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # httpx logs every request at INFO; the Calendly client reports what matters itself.
         "httpx": {"level": "WARNING"},

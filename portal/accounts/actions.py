@@ -272,6 +272,7 @@ def _person(membership: OrganizationMembership, organization: Organization) -> U
         # Django's name columns hold 150 characters; Calendly's names can be longer.
         "first_name": first[:150],
         "last_name": last[:150],
+        "timezone": storable(person.timezone),
     }
     user, _ = User.objects.update_or_create(
         calendly_uri=storable(person.uri),

@@ -57,6 +57,9 @@ class User(AbstractUser):
     calendly_role = models.TextField(choices=CalendlyRole.choices, blank=True)
     # Granted by a portal admin to a plain Calendly member; empty means no portal access.
     portal_role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    # The person's IANA time zone in Calendly ("America/New_York"), kept at sign-in: pages show
+    # times in it. Empty, or a name this machine does not know, shows UTC.
+    timezone = models.TextField(blank=True)
 
     @property
     def roles(self) -> frozenset[str]:

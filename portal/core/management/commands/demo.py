@@ -1,23 +1,40 @@
 """Runs the whole portal on one machine for a demo: the Calendly sandbox with a seeded
 organization, migrations, a Celery worker and beat on the Redis-free filesystem broker, and the
-dev server, all pointed at the sandbox. Ctrl+C (or SIGTERM) stops everything."""
+dev server, all pointed at the sandbox. Ctrl+C (or SIGTERM) stops everything.
+
+The parts' output passes through this command, a line at a time, so their lines never mix and
+the portal's URL is the last thing printed once the demo is ready: the server answers, the
+worker has reported in and the first sync of the demo organization is done, so the first page
+opened shows a populated organization. Celery's start-up banners are left out (--quiet).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.directory.models import SyncRun
+from portal.jobs.models import WorkerHeartbeat
+
+# Once ready, the URL waits until the parts have printed nothing for this long (their last
+# start-up lines can trail the moment the database says they are ready), but no longer than
+# SETTLE_LIMIT.
+QUIET_SECONDS = 0.5
+SETTLE_LIMIT = 5.0
 
 
 class Command(BaseCommand):
@@ -47,7 +64,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(f"Database ready: {settings.DATABASES['default']['NAME']}")
 
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.children: list[tuple[str, subprocess.Popen[str]]] = []
+        self.relays: list[threading.Thread] = []
+        self.output: queue.Queue[str] = queue.Queue()
         self.child_env: dict[str, str] = dict(os.environ)
         self.stopping = False
         signal.signal(signal.SIGINT, self._on_signal)
@@ -93,7 +112,7 @@ class Command(BaseCommand):
             self._start(
                 "worker",
                 [
-                    *("-m", "celery", "--app", "portal", "worker"),
+                    *("-m", "celery", "--quiet", "--app", "portal", "worker"),
                     *("--concurrency", "2", "--loglevel", "INFO", "--hostname", "demo@%h"),
                 ],
             )
@@ -102,13 +121,15 @@ class Command(BaseCommand):
             self._start(
                 "beat",
                 [
-                    *("-m", "celery", "--app", "portal", "beat", "--loglevel", "INFO"),
+                    *("-m", "celery", "--quiet", "--app", "portal", "beat", "--loglevel", "INFO"),
                     *("--schedule", str(settings.DATA_DIR / "celerybeat-schedule")),
                 ],
             )
             self._start("web", ["manage.py", "runserver", f"{host}:{port}", "--noreload"])
             url = f"http://{host}:{port}/"
             self._wait_until_ready(url + "readyz", ready_timeout)
+            self._wait_for_the_first_sync(ready_timeout)
+            self._wait_until_quiet()
             self.stdout.write(self.style.SUCCESS(f"Portal running at {url}  (Ctrl+C to stop)"))
             self._supervise()
         finally:
@@ -120,10 +141,35 @@ class Command(BaseCommand):
         process = subprocess.Popen(
             [sys.executable, *arguments],
             cwd=settings.BASE_DIR,
-            env=self.child_env,
+            env={**self.child_env, "PYTHONUNBUFFERED": "1"},  # each line as it is written
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
+        assert process.stdout is not None
+        relay = threading.Thread(target=self._relay, args=(process.stdout,), daemon=True)
+        relay.start()
+        self.relays.append(relay)
         self.children.append((name, process))
+
+    def _relay(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.output.put(line)
+
+    def _pass_on_output(self, seconds: float) -> bool:
+        """Print what the parts write during the next `seconds`; whether they wrote anything."""
+        deadline = time.monotonic() + seconds
+        printed = False
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.output.get(timeout=left)
+            except queue.Empty:
+                break
+            self.stdout.write(line, ending="")
+            printed = True
+        self.stdout.flush()
+        return printed
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -136,9 +182,29 @@ class Command(BaseCommand):
                 with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
                     return
             except (urllib.error.URLError, OSError):
-                time.sleep(0.25)
+                self._pass_on_output(0.25)
         if not self.stopping:
             raise CommandError(f"The portal did not answer {url} within {timeout:.0f}s.")
+
+    def _wait_for_the_first_sync(self, timeout: float) -> None:
+        """Until the worker has reported in and no sync waits or runs (one that failed says
+        so on the page)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            self._fail_if_a_child_died()
+            if (
+                WorkerHeartbeat.objects.alive().exists()
+                and not SyncRun.objects.filter(status__in=SyncRun.ACTIVE).exists()
+            ):
+                return
+            self._pass_on_output(0.25)
+        if not self.stopping:
+            raise CommandError(f"The worker did not sync the organization within {timeout:.0f}s.")
+
+    def _wait_until_quiet(self) -> None:
+        deadline = time.monotonic() + SETTLE_LIMIT
+        while time.monotonic() < deadline and self._pass_on_output(QUIET_SECONDS):
+            pass
 
     def _read_json(self, url: str) -> dict[str, str]:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own sandbox)
@@ -148,7 +214,7 @@ class Command(BaseCommand):
     def _supervise(self) -> None:
         while not self.stopping:
             self._fail_if_a_child_died()
-            time.sleep(0.25)
+            self._pass_on_output(0.25)
         self.stdout.write("Stopping the demo…")
 
     def _fail_if_a_child_died(self) -> None:
@@ -172,6 +238,11 @@ class Command(BaseCommand):
             # The worker's pool processes and embedded beat can outlive its main process by a
             # moment; each child leads its own process group, so clear what is left of it.
             self._end_process_group(process.pid)
+        # What the parts printed while stopping, a crash's traceback included, comes last.
+        for relay in self.relays:
+            relay.join(timeout=5)
+        while not self.output.empty():
+            self.stdout.write(self.output.get(), ending="")
 
     def _end_process_group(self, group: int) -> None:
         for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
