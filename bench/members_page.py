@@ -1,16 +1,18 @@
 """How fast the members page answers a search, compared with the portal's own empty page.
 
-Serves the portal with gunicorn and production settings on PostgreSQL, fills a mirror of
-1,000 and one of 10,000 members, signs an admin in (a real session cookie), and loads each
-page with wrk on loopback, side by side in one run. Prints throughput ratios (search page /
-empty page) and the search page's p95 latency at both sizes.
+Serves the portal with gunicorn and production settings on PostgreSQL, fills mirrors of
+1,000, 10,000 and 100,000 members, signs an admin in (a real session cookie), and loads each
+page with wrk on loopback, side by side in one run. Two searches: a common fragment of names
+("an": a full page of matches, counted up to the limit) and a rare one that matches a single
+person (a whole email address). Prints throughput ratios (search page / empty page) and each
+search's p95 latency, and p95 at each size over p95 at 1,000.
 
     .venv/bin/python bench/members_page.py [--seconds 5] [--rounds 5] [--connections 8]
-        [--workers 2]
+        [--workers 2] [--sizes 1000,10000,100000]
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_portal; the
-database is recreated) and wrk (apt-get install wrk). Targets: ratio >= 0.5 at 10,000 members;
-p95 at 10,000 within 1.5x of p95 at 1,000.
+database is recreated) and wrk (apt-get install wrk). Targets, for both searches at every
+size: ratio >= 0.5; p95 within 1.5x of p95 at 1,000.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_portal"
-SEARCH = "/members/?q=an"  # a common fragment of names: many matches, a full 50-row page
+COMMON = "/members/?q=an"  # a common fragment of names: many matches, a full 50-row page
+
+
+def rare(size: int) -> str:
+    """A whole email address: one person matches, somewhere in the middle of the list."""
+    return f"/members/?q=person{size // 2 + 7}%40bench{size}.example"
+
+
 P95_SCRIPT = """
 done = function(summary, latency, requests)
   io.write(string.format("P95_MS %.3f\\n", latency:percentile(95) / 1000))
@@ -75,14 +84,14 @@ from portal.directory.models import Group, GroupRelationship, Member, SyncRun
 
 FIRST = ["Ana", "Ben", "Chandra", "Dana", "Elena", "Frank", "Grace", "Hans", "Ivan", "Joanna"]
 LAST = ["Anderson", "Brown", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hansen", "Ito"]
-for size in (1000, 10000):
+for size in SIZES:
     org = Organization.objects.create(
         uri=f"https://api.calendly.com/organizations/BENCH{size}", name=f"Bench {size}"
     )
     groups = Group.objects.bulk_create(
         Group(organization=org, uri=f"{org.uri}/groups/{i}", name=f"Group {i}") for i in range(10)
     )
-    members = Member.objects.bulk_create(
+    members = Member.objects.bulk_create([
         Member(
             organization=org,
             uri=f"{org.uri}/memberships/{i}",
@@ -93,14 +102,14 @@ for size in (1000, 10000):
             calendly_created_at=timezone.now(),
         )
         for i in range(size)
-    )
-    GroupRelationship.objects.bulk_create(
+    ], batch_size=2000)
+    GroupRelationship.objects.bulk_create([
         GroupRelationship(
             organization=org, uri=f"{m.uri}/group", group=groups[i % 10], role="member",
             owner_uri=m.uri, member=m,
         )
         for i, m in enumerate(members)
-    )
+    ], batch_size=2000)
     # The page says when the mirror was last synced, and what that sync noted.
     SyncRun.objects.create(
         organization=org, trigger="schedule", status="succeeded", finished_at=timezone.now(),
@@ -188,6 +197,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     )
@@ -200,7 +210,9 @@ def main() -> None:
     recreate_database(args.database_url)
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")
-    sessions = dict(re.findall(r"SESSION (\d+) (\S+)", manage(env, "shell", stdin=SETUP)))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    setup = f"SIZES = {sizes!r}\n{SETUP}"
+    sessions = dict(re.findall(r"SESSION (\d+) (\S+)", manage(env, "shell", stdin=setup)))
     vacuum(args.database_url)
     script = work / "p95.lua"
     script.write_text(P95_SCRIPT)
@@ -232,35 +244,46 @@ def main() -> None:
                 time.sleep(0.2)
         print(
             f"gunicorn ({args.workers} sync workers, production settings, PostgreSQL), "
-            f"wrk -t2 -c{args.connections} -d{args.seconds}s, search {SEARCH!r}; "
-            f"{args.rounds} rounds of empty page then search, medians"
+            f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds of the "
+            f"empty page, the common search {COMMON!r} and the rare one (a whole email), medians"
         )
-        header = ("members", "empty req/s", "search req/s", "ratio", "search p95 ms")
-        print("{:>8} {:>12} {:>13} {:>6} {:>14}".format(*header))
-        p95s = {}
-        for size in ("1000", "10000"):
-            cookie = sessions[size]
-            empty_rates, search_rates, ratios, size_p95s = [], [], [], []
-            # Alternating rounds: a noisy moment on a shared machine spoils one pair, and the
+        header = ("members", "empty req/s", "common req/s", "ratio", "p95 ms", "rare req/s")
+        print(
+            "{:>8} {:>12} {:>13} {:>6} {:>7} {:>11} {:>6} {:>7}".format(*header, "ratio", "p95 ms")
+        )
+        p95s: dict[tuple[str, int], float] = {}
+        for size in sizes:
+            cookie = sessions[str(size)]
+            rates: dict[str, list[float]] = {"empty": [], "common": [], "rare": []}
+            ratios: dict[str, list[float]] = {"common": [], "rare": []}
+            latencies: dict[str, list[float]] = {"common": [], "rare": []}
+            urls = {"empty": "/bench/empty", "common": COMMON, "rare": rare(size)}
+            # Alternating rounds: a noisy moment on a shared machine spoils one set, and the
             # median sets it aside.
             for _ in range(args.rounds):
-                empty_rate, _ = wrk(
-                    f"{base}/bench/empty", cookie, args.seconds, args.connections, script
-                )
-                search_rate, p95 = wrk(
-                    f"{base}{SEARCH}", cookie, args.seconds, args.connections, script
-                )
-                empty_rates.append(empty_rate)
-                search_rates.append(search_rate)
-                ratios.append(search_rate / empty_rate)
-                size_p95s.append(p95)
-            p95s[size] = statistics.median(size_p95s)
-            print(
-                f"{int(size):>8,} {statistics.median(empty_rates):>12.0f} "
-                f"{statistics.median(search_rates):>13.0f} {statistics.median(ratios):>6.2f} "
-                f"{p95s[size]:>14.1f}"
+                measured = {
+                    name: wrk(f"{base}{url}", cookie, args.seconds, args.connections, script)
+                    for name, url in urls.items()
+                }
+                for name, (rate, p95) in measured.items():
+                    rates[name].append(rate)
+                    if name != "empty":
+                        ratios[name].append(rate / measured["empty"][0])
+                        latencies[name].append(p95)
+            cells = [f"{size:>8,}", f"{statistics.median(rates['empty']):>12.0f}"]
+            for name in ("common", "rare"):
+                p95s[name, size] = statistics.median(latencies[name])
+                cells += [
+                    f"{statistics.median(rates[name]):>{13 if name == 'common' else 11}.0f}",
+                    f"{statistics.median(ratios[name]):>6.2f}",
+                    f"{p95s[name, size]:>7.1f}",
+                ]
+            print(" ".join(cells))
+        for name in ("common", "rare"):
+            spread = ", ".join(
+                f"{size:,}: {p95s[name, size] / p95s[name, sizes[0]]:.2f}" for size in sizes[1:]
             )
-        print(f"p95 at 10,000 / p95 at 1,000: {p95s['10000'] / p95s['1000']:.2f}")
+            print(f"{name} search p95 / p95 at {sizes[0]:,}: {spread}")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -225,6 +225,26 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
     }
+# The cache every process shares: what one process clears (a worker's sync clearing what the
+# members pages keep) is gone for all. Redis when there is one; the demo's folder otherwise.
+# The tests keep it in each process: their database starts afresh, a shared cache would not.
+if PORTAL_ENV == "test":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The database is the record of every job; Celery results are never read back.
 CELERY_TASK_IGNORE_RESULT = True

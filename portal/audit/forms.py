@@ -5,9 +5,11 @@ from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import QuerySet
 
 from portal.audit import ACTION_NAME
 from portal.audit.models import AuditFilter, action_label
+from portal.lists import ListForm
 
 # Days the filters accept: wide enough for any real log, narrow enough that the day after
 # the last one (the filter's end, exclusive) is still a date Python can hold.
@@ -16,15 +18,21 @@ LAST_DAY = date(2999, 12, 31)
 DAY_BOUNDS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(ListForm):
     """The audit page's filters, read from the URL so a filtered view can be bookmarked."""
 
     actor = forms.CharField(
-        required=False, max_length=255, widget=forms.TextInput(attrs={"type": "search"})
+        required=False,
+        max_length=255,
+        label="Who",
+        widget=forms.TextInput(attrs={"type": "search"}),
     )
-    action = forms.ChoiceField(required=False)
+    action = forms.ChoiceField(required=False, label="Action")
     target = forms.CharField(
-        required=False, max_length=255, widget=forms.TextInput(attrs={"type": "search"})
+        required=False,
+        max_length=255,
+        label="What",
+        widget=forms.TextInput(attrs={"type": "search"}),
     )
     date_from = forms.DateField(
         required=False,
@@ -38,33 +46,43 @@ class AuditFilterForm(forms.Form):
         validators=DAY_BOUNDS,
         widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
     )
-    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
-    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    sorts = {"when": ("created_at", "pk")}
+    default_sort = "-when"
+
+    def __init__(self, data: Any, *, actions: list[str], **kwargs: Any) -> None:
+        self.actions = actions
+        super().__init__(data, **kwargs)
+
+    def prepare_fields(self) -> None:
         # An action that no entry has is still a valid filter (it matches nothing), so a
         # shared link keeps meaning what it said instead of silently showing everything.
-        wanted = self.data.get("action", "") if self.is_bound else ""
+        wanted = self.data.get("action", "")
         if not (isinstance(wanted, str) and len(wanted) <= 100 and ACTION_NAME.match(wanted)):
             wanted = ""  # not an action name at all: the field reports it
-        names = sorted({*actions, wanted} - {""})
+        names = sorted({*self.actions, wanted} - {""})
         cast(forms.ChoiceField, self.fields["action"]).choices = [("", "All actions")] + [
             (name, action_label(name)) for name in names
         ]
 
-    def page_number(self) -> int:
-        self.is_valid()  # cleaned_data then holds every field that is valid
-        page: int | None = self.cleaned_data.get("page")
-        return page or 1
-
     def audit_filter(self) -> AuditFilter:
-        """The valid part of the filters; an invalid date is reported and otherwise ignored."""
-        self.is_valid()
-        data = getattr(self, "cleaned_data", {})
+        """The valid part of the filters; an invalid value is reported and otherwise ignored."""
+        data = self.cleaned_data
         return AuditFilter(
-            actor=data.get("actor", "").strip(),
-            action=data.get("action", ""),
-            target=data.get("target", "").strip(),
+            actor=(data.get("actor") or "").strip(),
+            action=data.get("action") or "",
+            target=(data.get("target") or "").strip(),
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
         )
+
+    def filter_rows(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        return rows.matching(self.audit_filter())  # type: ignore[attr-defined, no-any-return]
+
+    def describe(self, name: str) -> str:
+        value = self.cleaned_data[name]
+        if name in ("actor", "target"):
+            return f"{self.fields[name].label}: “{value}”"
+        if name in ("date_from", "date_to"):
+            return f"{self.fields[name].label} {value.day} {value:%b %Y}"
+        return super().describe(name)

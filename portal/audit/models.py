@@ -149,17 +149,15 @@ class AuditEntry(models.Model):
 
     @property
     def before_json(self) -> str:
-        return _pretty(self.before)
+        return pretty_json(self.before)
 
     @property
     def after_json(self) -> str:
-        return _pretty(self.after)
+        return pretty_json(self.after)
 
     @property
     def changed_keys(self) -> list[str]:
-        before, after = self.before or {}, self.after or {}
-        keys = before.keys() | after.keys()
-        return sorted(key for key in keys if before.get(key) != after.get(key))
+        return changed_keys(self.before, self.after)
 
 
 def action_label(action: str) -> str:
@@ -167,5 +165,14 @@ def action_label(action: str) -> str:
     return labels.get(action, action)
 
 
-def _pretty(value: Any) -> str:
+def changed_keys(before: Any, after: Any) -> list[str]:
+    """The keys whose values differ between an entry's before and after."""
+    before, after = before or {}, after or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    keys = before.keys() | after.keys()
+    return sorted(key for key in keys if before.get(key) != after.get(key))
+
+
+def pretty_json(value: Any) -> str:
     return "" if value is None else json.dumps(value, indent=2, sort_keys=True)

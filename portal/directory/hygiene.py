@@ -9,8 +9,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.directory.members import without_active_event_types
 from portal.directory.models import Invitation, Member
-from portal.directory.people import without_active_event_types
 
 
 @dataclass(frozen=True)

@@ -34,30 +34,20 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from portal import audit
-from portal.accounts.connections import (
-    ConnectionUnavailable,
-    client_for,
-    get_connection,
-    mark_needs_reauthorization,
-    shared_limiter,
-)
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import client_for, get_connection, note_failure, shared_limiter
+from portal.accounts.models import Organization, User
 from portal.calendly import schemas
-from portal.calendly.auth import TokenUnavailable
 from portal.calendly.client import PAGE_SIZE, CalendlyClient
 from portal.calendly.errors import (
     BadRequest,
     CalendlyError,
-    InsufficientScope,
     NotFound,
     PermissionDenied,
-    RateLimited,
-    ServerError,
-    TransportFailure,
-    Unauthenticated,
+    explain,
 )
 from portal.calendly.ratelimit import RateLimiter
 from portal.core.text import storable
+from portal.directory.mirror import mirror_changed
 from portal.directory.models import (
     EventType,
     EventTypeHost,
@@ -134,6 +124,7 @@ def start_sync(
                     requested_by=requested_by,
                     status=status,
                 )
+            mirror_changed(organization.pk)
             return run, True
         except IntegrityError:
             active = SyncRun.objects.filter(
@@ -160,12 +151,13 @@ def take_over(run: SyncRun) -> bool:
     ):
         return False
     run.refresh_from_db()
+    mirror_changed(run.organization_id)
     return True
 
 
 def _give_up_stale_runs(organization: Organization) -> None:
     now = timezone.now()
-    SyncRun.objects.filter(
+    given_up = SyncRun.objects.filter(
         organization=organization,
         status=SyncRun.Status.RUNNING,
         heartbeat_at__lt=now - STALE_AFTER,
@@ -177,16 +169,18 @@ def _give_up_stale_runs(organization: Organization) -> None:
             f"was marked removed. {LAST_COPY} Try Refresh again."
         ),
     )
+    if given_up:
+        mirror_changed(organization.pk)
 
 
-def request_sync(
+def queue_sync(
     organization: Organization,
     *,
     trigger: str,
     requested_by: User | None = None,
     request: HttpRequest | None = None,
 ) -> tuple[SyncRun, bool]:
-    """Claim a run for a worker, handed over once the current transaction commits.
+    """Claim a run for a background worker; handing it over is `tasks.request_sync`'s part.
 
     Returns the run to show progress for, and whether it is new (False: one was queued or
     running). A person's request is audited when it starts a sync.
@@ -303,6 +297,7 @@ def _fail(run: SyncRun, error: str, counter: RequestCounter | None = None) -> No
         run.calendly_requests = counter.count
         fields.append("calendly_requests")
     run.save(update_fields=fields)
+    mirror_changed(run.organization_id)
 
 
 # What a run is doing at each stage, in the words the progress display and errors use.
@@ -656,6 +651,7 @@ class _Sync:
             run.calendly_requests = self.counter.count
             run.stage, run.done = "", 0
             run.save()
+            mirror_changed(self.organization.pk)
 
 
 SECTIONS: list[tuple[str, type[Any]]] = [

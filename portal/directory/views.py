@@ -1,91 +1,93 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal import audit
+from portal.accounts import actions as account_actions
 from portal.accounts import roles
-from portal.accounts.models import Role
+from portal.accounts.forms import ROLE_CHOICES, PortalRoleForm
+from portal.accounts.models import Role, User
 from portal.accounts.roles import allow
 from portal.accounts.roles import person as _person
 from portal.audit.models import AuditEntry
-from portal.directory import actions, people
+from portal.directory import actions
+from portal.directory import members as members_list
 from portal.directory.forms import ConfirmRemovalForm, InviteForm, NoteChangeForm, RevokeForm
+from portal.directory.mirror import member_groups, mirror_state
 from portal.directory.models import EventType, GroupRelationship, Invitation, Member
 from portal.htmx import HtmxHttpRequest, render_page
-
-
-def _results(organization_id: int, wanted: people.Wanted, page: str | None) -> people.ResultsPage:
-    """A page of the list, with the total and the latest sync run read in the same query."""
-    columns = people.INVITATION_COLUMNS if wanted.is_invitations else people.MEMBER_COLUMNS
-    compiled = people.CompiledList(
-        people.rows(organization_id, wanted),
-        columns,
-        scalars={
-            "total": people.total_of(organization_id, wanted.status),
-            "latest_sync": people.latest_sync_of(organization_id),
-        },
-    )
-    return people.results_page(compiled, page, filtered=wanted.filtered)
+from portal.lists import ListContext, csv_response, read_page
 
 
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def members(request: HtmxHttpRequest) -> HttpResponse:
     organization_id = roles.organization_id(request)
-    form = people.PeopleFilter(request.GET)
-    wanted = people.wanted_from(form)
-    results = _results(organization_id, wanted, request.GET.get("page"))
-    mirror = people.mirror_state(organization_id, results.scalars["latest_sync"])
-    if not form.check_group(mirror.groups):
-        # A group that is not this organization's: like any filter not understood, the
-        # filters are set aside and the form says why.
-        wanted = people.wanted_from(form)
-        results = _results(organization_id, wanted, request.GET.get("page"))
-    rows: list[people.InvitationRow] | list[people.MemberRow] = (
-        people.invitation_rows(results.rows)
-        if wanted.is_invitations
-        else people.member_rows(results.rows, mirror.groups)
+    mirror = mirror_state(organization_id)
+    form = members_list.MembersFilter(request.GET, groups=list(mirror.groups.items()))
+    page = read_page(
+        form.rows(organization_id),
+        fields=form.fields_read,
+        order_by=form.order_by(),
+        page=form.page_number,
+        filtered=form.filtered,
+        total=members_list.total(organization_id, form.chosen_status),
     )
+    if form.is_invitations:
+        # Pending invitations can be revoked or sent again, by admins.
+        can_manage = form.chosen_status == members_list.Status.PENDING and _person(
+            request
+        ).has_role(Role.ADMIN)
+        columns = members_list.invitation_columns(can_manage)
+    else:
+        in_groups = member_groups(organization_id, mirror)
+        removed = form.chosen_status == members_list.Status.REMOVED
+        columns = members_list.member_columns(removed, in_groups)
     context = {
         "form": form,
-        "wanted": wanted,
-        "results": replace(results, rows=rows),
-        "group_choices": [("", "Any group"), *mirror.groups.choices],
-        # An empty result: nobody matches these filters, or nobody is there at all?
-        "anyone": results.total > 0,
-        "links": people.Links(reverse("directory:members"), wanted),
-        # Pending invitations can be revoked or sent again, by admins.
-        "can_manage": wanted.status == people.Status.PENDING
-        and _person(request).has_role(Role.ADMIN),
+        "group_choices": form.fields["group"].choices,  # type: ignore[attr-defined]
+        "list": ListContext(
+            form=form,
+            page=page,
+            columns=columns,
+            base_url=reverse("directory:members"),
+            export_url=reverse("directory:export"),
+            noun=form.noun,
+            target="member-results",
+            empty=_empty_words(form.chosen_status, mirror.last_good_sync is not None),
+        ),
         "latest_sync": mirror.latest_sync,
         "last_good_sync": mirror.last_good_sync,
     }
     return render_page(request, "directory/members.html", "member-results", context)
 
 
+def _empty_words(status: str, synced: bool) -> str:
+    if status != members_list.Status.ACTIVE:
+        return "Nobody here."
+    if synced:
+        return "No members yet."
+    return (
+        "No members yet. They appear here after the organization's first sync with Calendly, "
+        "which starts right after an admin connects the organization."
+    )
+
+
 @allow(Role.ADMIN, Role.VIEWER)
 @require_safe
 def export(request: HttpRequest) -> StreamingHttpResponse:
     organization_id = roles.organization_id(request)
-    form = people.PeopleFilter(request.GET)
-    groups = people.current_mirror_state(organization_id).groups
-    form.check_group(groups)
-    wanted = people.wanted_from(form)
-    selected = people.rows(organization_id, wanted)
-    response = StreamingHttpResponse(
-        people.csv_lines(selected, wanted, groups), content_type="text/csv; charset=utf-8"
+    mirror = mirror_state(organization_id)
+    form = members_list.MembersFilter(request.GET, groups=list(mirror.groups.items()))
+    header, rows = members_list.csv_rows(
+        form, organization_id, member_groups(organization_id, mirror)
     )
-    filename = f"{wanted.status}-{timezone.now():%Y%m%d-%H%M%S}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(form.chosen_status, header, rows)
 
 
 @allow(Role.ADMIN, Role.VIEWER)
@@ -125,6 +127,11 @@ def member(request: HttpRequest, pk: int) -> HttpResponse:
             "audit_entries": audit_entries,
             "admin_center": CALENDLY_ADMIN_CENTER,
             "removal_refusal": actions.removal_refusal(member=person, actor=_person(request)),
+            # Their portal account, if they signed in or were given a role ahead of it.
+            "account": User.objects.filter(
+                organization_id=organization_id, calendly_uri=person.user_uri
+            ).first(),
+            "roles": ROLE_CHOICES,
         },
     )
 
@@ -247,6 +254,39 @@ def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
         "pools": owned.filter(hosts=member, active=True).exclude(pooling_type="").count(),
     }
     return render(request, "directory/remove.html", context)
+
+
+@allow(Role.ADMIN)
+@require_POST
+def give_role(request: HttpRequest, pk: int) -> HttpResponse:
+    """A portal role for a member, whether or not they have signed in yet: it applies from
+    their first sign-in."""
+    admin = _person(request)
+    member = get_object_or_404(
+        Member, pk=pk, organization_id=roles.organization_id(request), removed_at__isnull=True
+    )
+    form = PortalRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors["portal_role"])))
+        return redirect("directory:member", pk=member.pk)
+    try:
+        account = account_actions.account_for_member(
+            organization=admin.organization,  # type: ignore[arg-type]
+            calendly_uri=member.user_uri,
+            name=member.name,
+            email=member.email,
+            calendly_role=member.role,
+        )
+        changed = account_actions.set_portal_role(
+            person=account, role=form.cleaned_data["portal_role"], actor=admin, request=request
+        )
+    except account_actions.RoleRefused as refused:
+        messages.error(request, refused.message)
+        return redirect("directory:member", pk=member.pk)
+    if changed:
+        when = " from their first sign-in" if account.last_login is None else ""
+        messages.success(request, f"{member.name} has: {account.portal_role_label}{when}.")
+    return redirect("directory:member", pk=member.pk)
 
 
 @allow(Role.ADMIN)

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
-from portal.accounts.models import Connection, Organization
+from portal.accounts.models import Connection, Organization, Role
 from portal.audit import Action
 from portal.audit.models import AuditEntry
 from portal.calendly.client import CalendlyClient
@@ -605,3 +605,22 @@ def test_sync_org_leaves_a_sync_a_live_worker_is_running_alone(calendly: Running
     assert calendly.requests.total() == 0
     running.refresh_from_db()
     assert running.status == SyncRun.Status.RUNNING
+
+
+def test_a_sync_clears_what_the_members_page_keeps(calendly: RunningSandbox) -> None:
+    organization = connect(calendly)
+    sync(organization, calendly)
+    client = Client()
+    client.force_login(UserFactory(organization=organization, role=Role.ADMIN))
+    group = next(iter(calendly.groups.values()))
+    assert group.name in client.get("/members/").content.decode()
+
+    group.name = "Renamed in Calendly"
+    assert "Renamed in Calendly" not in client.get("/members/").content.decode()
+    running, _ = start_sync(organization, trigger=SyncRun.Trigger.MANUAL)
+    page = client.get("/members/").content.decode()
+    assert f"/members/sync/{running.pk}" in page  # a run that starts is seen at once
+    running.delete()
+    sync(organization, calendly)
+
+    assert "Renamed in Calendly" in client.get("/members/").content.decode()
