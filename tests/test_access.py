@@ -78,6 +78,9 @@ RULES: dict[str, Rule] = {
     "directory:remove": Rule(
         "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": world.mirrored.pk}
     ),
+    "directory:give_role": Rule(
+        "POST", {"admin": 302, "other_org": 404}, args=lambda world: {"pk": world.mirrored.pk}
+    ),
     "directory:note_change": Rule(
         "POST", {"admin": 302, "other_org": 404}, args=lambda world: {"pk": world.mirrored.pk}
     ),

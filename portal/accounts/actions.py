@@ -25,22 +25,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from portal import audit
 from portal.accounts import crypto
-from portal.accounts.models import CalendlyRole, Connection, Organization, User
+from portal.accounts.models import GRANTABLE_ROLES, CalendlyRole, Connection, Organization, User
 from portal.calendly.client import CalendlyClient
-from portal.calendly.errors import CalendlyError
-from portal.calendly.oauth import (
-    CalendlyOAuth,
-    InvalidGrant,
-    OAuthError,
-    TokenGrant,
-    new_code_verifier,
-    new_state,
-)
+from portal.calendly.errors import CalendlyError, explain
+from portal.calendly.oauth import CalendlyOAuth, TokenGrant, new_code_verifier, new_state
 from portal.calendly.ratelimit import LocalRateLimiter
 from portal.calendly.schemas import OrganizationMembership, uuid_of
 from portal.core.text import storable
-from portal.directory.models import SyncRun
-from portal.directory.sync import request_sync
 
 log = logging.getLogger(__name__)
 
@@ -439,3 +430,74 @@ def _connection_summary(connection: Connection) -> dict[str, object]:
         "status": connection.status,
         "scopes": connection.scopes,
     }
+
+
+# -- portal roles -----------------------------------------------------------------------------
+
+
+class RoleRefused(Exception):
+    """The role cannot be given to this person; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+def set_portal_role(
+    *, person: User, role: str, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Give `person` a grantable portal role ("" takes it away), audited. False when nothing
+    changed. Calendly owners and admins are portal admins whatever is stored: refused."""
+    if role and role not in GRANTABLE_ROLES:
+        raise RoleRefused(
+            "That is not a role you can give. Portal admins are the organization's Calendly "
+            "owner and admins; that is changed in Calendly's admin center."
+        )
+    if person.calendly_role in (CalendlyRole.OWNER, CalendlyRole.ADMIN):
+        raise RoleRefused(
+            f"{person.get_full_name() or person.email} is a Calendly {person.calendly_role} and "
+            "so always a portal admin; that is changed in Calendly's admin center."
+        )
+    before = person.portal_role
+    if role == before:
+        return False
+    with transaction.atomic():
+        person.portal_role = role
+        person.save(update_fields=["portal_role"])
+        audit.record(
+            action=audit.Action.ROLE_GRANTED if role else audit.Action.ROLE_REVOKED,
+            organization=actor.organization,
+            actor=actor,
+            target=person,
+            before={"portal_role": before},
+            after={"portal_role": role},
+            request=request,
+        )
+    return True
+
+
+def account_for_member(
+    *, organization: Organization, calendly_uri: str, name: str, email: str, calendly_role: str
+) -> User:
+    """The portal account of an organization member, made ahead of their first sign-in so an
+    admin can give them a role: signing in with Calendly later finds it by their Calendly URI
+    (`_person`) and keeps the role. It has no password, so nothing but that sign-in opens it."""
+    uri = storable(calendly_uri)
+    existing = User.objects.filter(calendly_uri=uri).first()
+    if existing is not None:
+        if existing.organization_id != organization.pk:
+            raise RoleRefused("This person's portal account belongs to another organization.")
+        return existing
+    first, _, last = storable(name).partition(" ")
+    person = User(
+        username=storable(f"calendly-{uuid_of(calendly_uri)}")[:150],
+        organization=organization,
+        calendly_uri=uri,
+        calendly_role=storable(calendly_role),
+        email=storable(email),
+        first_name=first[:150],
+        last_name=last[:150],
+    )
+    person.set_unusable_password()
+    person.save()
+    return person

@@ -114,29 +114,14 @@ def set_role(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(map(str, form.errors["portal_role"])))
         return redirect("accounts:people")
-    wanted: str = form.cleaned_data["portal_role"]
-    if person.calendly_role in ("owner", "admin"):
-        messages.error(
-            request,
-            f"{person.get_full_name() or person.email} is a Calendly {person.calendly_role} and "
-            "so always a portal admin; that is changed in Calendly's admin center.",
+    try:
+        changed = actions.set_portal_role(
+            person=person, role=form.cleaned_data["portal_role"], actor=admin, request=request
         )
+    except actions.RoleRefused as refused:
+        messages.error(request, refused.message)
         return redirect("accounts:people")
-    before = person.portal_role
-    if wanted == before:
-        return redirect("accounts:people")
-    person.portal_role = wanted
-    person.save(update_fields=["portal_role"])
-    audit.record(
-        action=audit.Action.ROLE_GRANTED if wanted else audit.Action.ROLE_REVOKED,
-        organization=admin.organization,
-        actor=admin,
-        target=person,
-        before={"portal_role": before},
-        after={"portal_role": wanted},
-        request=request,
-    )
-    messages.success(
-        request, f"{person.get_full_name() or person.email} now has: {person.portal_role_label}."
-    )
+    if changed:
+        name = person.get_full_name() or person.email
+        messages.success(request, f"{name} now has: {person.portal_role_label}.")
     return redirect("accounts:people")

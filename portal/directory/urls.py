@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:pk>", views.member, name="member"),
     path("<int:pk>/remove", views.remove_member, name="remove"),
     path("<int:pk>/note-change", views.note_change, name="note_change"),
+    path("<int:pk>/role", views.give_role, name="give_role"),
     path("invite", views.invite, name="invite"),
     path("invitations/<int:pk>/revoke", views.revoke_invitation, name="revoke"),
     path("refresh", sync_views.refresh, name="refresh"),

@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 from portal.accounts.models import Connection, Organization, Role, User
 from portal.audit import Action
 from portal.audit.models import AuditEntry
+from portal.directory.models import Member, SyncRun
 from tests.accounts.test_connections import users_me
 from tests.factories import OrganizationFactory, UserFactory
 from tests.sandbox_plugin import RunningSandbox, SandboxFactory
@@ -485,3 +486,54 @@ def test_a_disconnect_calendly_cannot_confirm_says_so(
     assert not Connection.objects.exists()
     entry = AuditEntry.objects.get(action=Action.DISCONNECTED)
     assert entry.after == {"revoked_at_calendly": False}
+
+
+def test_a_role_given_before_a_members_first_sign_in_applies_when_they_sign_in(
+    client: Client, sandbox: RunningSandbox
+) -> None:
+    sign_in(client, sandbox, who="owner")
+    client.post("/accounts/connect")
+    owner = signed_in_user(client)
+    assert owner is not None
+    newcomer = sandbox.plain_users[0]  # the first plain member on the consent page
+    member = Member.objects.create(
+        organization=owner.organization,
+        uri=f"{sandbox.url}/organization_memberships/M-{newcomer.uuid}",
+        user_uri=f"{sandbox.url}/users/{newcomer.uuid}",
+        name=newcomer.name,
+        email=newcomer.email,
+        role=Member.Role.USER,
+    )
+
+    page = client.post(f"/members/{member.pk}/role", {"portal_role": Role.SALES}, follow=True)
+
+    assert "from their first sign-in" in page.content.decode()
+    entry = AuditEntry.objects.get(action=Action.ROLE_GRANTED)
+    assert (entry.actor, entry.after) == (owner, {"portal_role": "sales"})
+    assert "not signed in yet" in client.get("/accounts/people").content.decode()
+    client.post("/accounts/sign-out")
+
+    sign_in(client, sandbox, who="user")
+
+    person = signed_in_user(client)
+    assert person is not None
+    assert person.calendly_uri == member.user_uri
+    assert person.roles == {Role.SALES}
+
+
+def test_portal_admin_cannot_be_given_ahead_of_a_first_sign_in_either(client: Client) -> None:
+    admin = UserFactory(role=Role.ADMIN)
+    member = Member.objects.create(
+        organization=admin.organization,
+        uri="https://api.calendly.com/organization_memberships/M1",
+        user_uri="https://api.calendly.com/users/U1",
+        name="Eve",
+        email="eve@example.com",
+        role=Member.Role.USER,
+    )
+    client.force_login(admin)
+
+    client.post(f"/members/{member.pk}/role", {"portal_role": Role.ADMIN})
+
+    assert not User.objects.filter(calendly_uri=member.user_uri, portal_role="admin").exists()
+    assert not AuditEntry.objects.filter(action=Action.ROLE_GRANTED).exists()

@@ -399,3 +399,44 @@ def test_a_note_longer_than_the_form_takes_is_refused_not_cut(
     response = client.post(f"/members/{member.pk}/note-change", {"change": "x" * 501}, follow=True)
     assert "at most 500 characters" in response.content.decode()
     assert not AuditEntry.objects.filter(action=Action.CHANGE_REQUESTED).exists()
+
+
+def test_a_dashboard_filter_is_shown_on_the_list_and_can_be_cleared(
+    client: Client, org: Organization, admin: User
+) -> None:
+    now = timezone.now()
+    InvitationFactory(organization=org, email="old@x.test", calendly_created_at=now - timedelta(9))
+    InvitationFactory(organization=org, email="new@x.test", calendly_created_at=now)
+
+    page = client.get("/members/?status=pending&older_than=7")
+
+    html = page.content.decode()
+    assert names(page) == ["old@x.test"]
+    assert "Invited more than 7 days ago" in html
+    assert 'href="/members/?status=pending"' in html  # clears that filter, keeps the list
+    assert names(client.get("/members/?status=pending")) == ["new@x.test", "old@x.test"]
+
+
+def test_only_links_that_can_be_booked_get_a_copy_button(
+    client: Client, org: Organization, admin: User
+) -> None:
+    ada = MemberFactory(organization=org, name="Ada")
+    bookable = EventTypeFactory(organization=org, name="Intro", profile_owner_uri=ada.user_uri)
+    secret = EventTypeFactory(
+        organization=org, name="Hidden", profile_owner_uri=ada.user_uri, secret=True
+    )
+    inactive = EventTypeFactory(
+        organization=org, name="Old", profile_owner_uri=ada.user_uri, active=False
+    )
+
+    page = client.get(f"/members/{ada.pk}").content.decode()
+    assert f'data-copy="{bookable.scheduling_url}"' in page
+    assert f'data-copy="{secret.scheduling_url}"' in page
+    assert "not listed on the scheduling page" in page
+    assert f'data-copy="{inactive.scheduling_url}"' not in page
+    assert "Inactive: the link does not take bookings" in page
+
+    Member.objects.filter(pk=ada.pk).update(removed_at=timezone.now())
+    page = client.get(f"/members/{ada.pk}").content.decode()
+    assert "data-copy=" not in page
+    assert "removed" in page
