@@ -52,6 +52,14 @@ def test_an_admin_finds_a_member_invites_someone_and_revokes_the_invitation(
 
     page.get_by_role("link", name="← Members").click()
     page.get_by_text("Invite people").click()
+    # The label sits above its box, and the box is wide enough to read a list of addresses.
+    label = page.locator("label[for=invite-emails]").bounding_box()
+    box = page.get_by_label("Email addresses").bounding_box()
+    assert label is not None
+    assert box is not None
+    assert label["y"] + label["height"] <= box["y"]
+    assert abs(label["x"] - box["x"]) < 2
+    assert box["width"] >= 400
     page.get_by_label("Email addresses").fill("playwright.hire@example.com")
     page.get_by_role("button", name="Invite", exact=True).click()
     expect(page.locator("#messages")).to_contain_text("Invited 1: playwright.hire@example.com")
