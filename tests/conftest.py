@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -76,3 +77,20 @@ hypothesis_settings.register_profile(
     derandomize=False,
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def no_learned_rate_limits() -> None:
+    """Each test starts with no Calendly budget learned. The shared limiter keeps what it learns
+    in Redis per Calendly user URI, and a sandbox's URIs repeat whenever its free port does: a
+    slow ceiling learned by an earlier test (or run) would otherwise pace a later one."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return
+    client = redis.Redis.from_url(url)
+    try:
+        stale = list(client.scan_iter(match="calendly:ratelimit:*", count=1000))
+        if stale:
+            client.delete(*stale)
+    finally:
+        client.close()

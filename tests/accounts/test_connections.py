@@ -406,6 +406,7 @@ def test_long_work_in_two_processes_outlives_short_tokens_with_one_renewal_per_e
             thread.join(timeout=120)
     elapsed = time.monotonic() - started
 
+    assert not any(thread.is_alive() for thread in threads), "the work did not finish in 2 minutes"
     assert errors == []
     assert runs[0].status == SyncRun.Status.SUCCEEDED, runs[0].error
     assert Member.objects.filter(organization=organization).count() == 30
