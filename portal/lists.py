@@ -394,7 +394,18 @@ class Details:
     blocks: tuple[tuple[str, str], ...]
 
 
-type Cell = str | int | datetime | Link | Hint | Code | Lines | Joined | Details | SafeString | None
+@dataclass(frozen=True)
+class Copy:
+    """A Copy button for a link that can be booked: `text` goes to the clipboard, `label` is
+    the button's accessible name ("Copy the link for ana@example.com")."""
+
+    text: str
+    label: str = "Copy"
+
+
+type Cell = (
+    str | int | datetime | Link | Hint | Code | Lines | Joined | Details | Copy | SafeString | None
+)
 
 
 @dataclass(frozen=True)
@@ -426,6 +437,12 @@ def cell_html(value: Cell) -> str:
         return "<br>".join(cell_html(part) for part in value.parts if part not in (None, ""))
     if isinstance(value, Joined):
         return escape(value.separator).join(cell_html(part) for part in value.parts)
+    if isinstance(value, Copy):
+        # The visible word stays short; the accessible name says which link it copies.
+        return (
+            f'<button type="button" class="secondary" data-copy="{escape(value.text)}" '
+            f'aria-label="{escape(value.label)}">Copy</button>'
+        )
     if isinstance(value, Details):
         blocks = "".join(
             f'<p class="hint">{escape(title)}</p><pre>{escape(text)}</pre>'

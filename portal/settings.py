@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "portal.jobs",
     "portal.audit",
     "portal.directory",
+    "portal.links",
     "portal.sandbox",
 ]
 
@@ -271,6 +272,13 @@ if MIRROR_SYNC_MINUTES:
         "task": "directory.sync_all",
         "schedule": MIRROR_SYNC_MINUTES * 60.0,
     }
+# Shares' statuses (booked, expired, deleted in Calendly) for the link ledger: one listing per
+# connected organization, a request per 100 shares.
+SHARES_REFRESH_MINUTES = 15
+CELERY_BEAT_SCHEDULE["links.refresh_all_shares"] = {
+    "task": "links.refresh_all_shares",
+    "schedule": SHARES_REFRESH_MINUTES * 60.0,
+}
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)

@@ -18,5 +18,6 @@ urlpatterns = [
     path("accounts/", include(accounts)),
     path("audit/", include("portal.audit.urls")),
     path("members/", include("portal.directory.urls")),
+    path("links/", include("portal.links.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from portal.accounts.models import Organization, Role, User
 from portal.directory.models import Invitation, Member, SyncRun
+from portal.links.models import IssuedLink
 from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +101,49 @@ RULES: dict[str, Rule] = {
         },
     ),
     "audit:export": Rule("GET", ADMINS_OK),
+    "links:new": Rule("GET", {**ADMINS_OK, "support": 200}),
+    "links:ledger": Rule("GET", {**ADMINS_OK, "support": 200}),
+    "links:ledger_export": Rule("GET", {**ADMINS_OK, "support": 200}),
+    "links:entry": Rule(
+        "GET",
+        {"admin": 200, "support": 200, "other_org": 404},
+        args=lambda world: {"pk": ledger_entry(world.org).pk},
+    ),
+    # Without ?event_type the share form sends people to pick one on the New link page.
+    "links:share_new": Rule("GET", {"admin": 302, "support": 302, "other_org": 302}),
+    "links:share_edit": Rule(
+        "GET",
+        {"admin": 200, "support": 200, "other_org": 404},
+        args=lambda world: {"pk": share_entry(world.org).pk},
+    ),
+    "links:share_delete": Rule(
+        "GET",
+        {"admin": 200, "support": 200, "other_org": 404},
+        args=lambda world: {"pk": share_entry(world.org).pk},
+    ),
+    "links:shares_refresh": Rule("POST", {"admin": 302, "support": 302, "other_org": 302}),
 }
+
+
+def ledger_entry(org: Organization) -> IssuedLink:
+    return IssuedLink.objects.create(
+        organization=org,
+        kind=IssuedLink.Kind.SINGLE_USE,
+        booking_url="https://calendly.example/d/abc",
+        event_type_uri="https://api.calendly.com/event_types/E1",
+    )
+
+
+def share_entry(org: Organization) -> IssuedLink:
+    n = IssuedLink.objects.count()
+    return IssuedLink.objects.create(
+        organization=org,
+        kind=IssuedLink.Kind.SHARE,
+        booking_url=f"https://calendly.example/d/share-{n}",
+        share_uri=f"https://api.calendly.com/shares/SHARE{n}",
+        event_type_uri="https://api.calendly.com/event_types/E1",
+        settings={"name": "Renewal chat", "duration": 30, "period_type": "unlimited"},
+    )
 
 
 def served_url_names() -> set[str]:

@@ -116,6 +116,8 @@ def catalogue(world: World) -> dict[tuple[str, str], dict[str, set[str]]]:
     # The members list shows other forms and links per status.
     members = reverse("directory:members")
     pages += [f"{members}?status={status}" for status in ("pending", "declined", "removed")]
+    # The New link page shows its form once a rep is chosen.
+    pages.append(f"{reverse('links:new')}?rep={world.mirrored.pk}")
     for url in pages:
         response = client.get(url)
         if response.get("Content-Type", "").startswith("text/html"):

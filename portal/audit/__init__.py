@@ -58,6 +58,12 @@ class Action(TextChoices):
     SYNC_REQUESTED = "directory.sync_requested", "Asked for a sync with Calendly"
     ACCESS_SYNCED = "accounts.access_synced", "Portal access followed Calendly"
     EXPORTED = "audit.exported", "Exported the audit log"
+    LINK_CREATED = "links.single_use_created", "Made a single-use link"
+    SHARE_CREATED = "links.share_created", "Made a customized share"
+    SHARE_UPDATED = "links.share_updated", "Changed a customized share"
+    SHARE_DELETED = "links.share_deleted", "Deleted a customized share"
+    SHARES_REFRESHED = "links.shares_refreshed", "Refreshed shares from Calendly"
+    LEDGER_EXPORTED = "links.ledger_exported", "Exported the link ledger"
 
 
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
