@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from redis.retry import Retry
 from portal.calendly.ratelimit import LocalRateLimiter, RedisRateLimiter, limiter_for
 from tests.calendly.fakes import FakeClock
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+# The test run's own Redis database: another run beside this one (a second checkout) clears
+# learned budgets in its database before each of its tests, and must not clear these.
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/13"
 CEILING = 20
 PERIOD = 2.0
 
