@@ -135,15 +135,18 @@ def ledger_entry(org: Organization) -> IssuedLink:
 
 
 def share_entry(org: Organization) -> IssuedLink:
-    n = IssuedLink.objects.count()
-    return IssuedLink.objects.create(
+    # The same share each time, so the pages' forms are found at the URL that gets fuzzed.
+    row, _ = IssuedLink.objects.get_or_create(
         organization=org,
         kind=IssuedLink.Kind.SHARE,
-        booking_url=f"https://calendly.example/d/share-{n}",
-        share_uri=f"https://api.calendly.com/shares/SHARE{n}",
-        event_type_uri="https://api.calendly.com/event_types/E1",
-        settings={"name": "Renewal chat", "duration": 30, "period_type": "unlimited"},
+        share_uri=f"https://api.calendly.com/shares/SHARE{org.pk}",
+        defaults={
+            "booking_url": f"https://calendly.example/d/share-{org.pk}",
+            "event_type_uri": "https://api.calendly.com/event_types/E1",
+            "settings": {"name": "Renewal chat", "duration": 30, "period_type": "unlimited"},
+        },
     )
+    return row
 
 
 def served_url_names() -> set[str]:
