@@ -14,8 +14,8 @@ from portal.accounts.roles import allow, organization_id, person
 from portal.calendly import errors
 from portal.directory.models import EventType
 from portal.links import shares, tasks
+from portal.links.issue import LinkRefused, rep_of
 from portal.links.models import IssuedLink
-from portal.links.single_use import rep_of
 
 # Primary keys are 64-bit; a larger number can name nothing and must not reach the database.
 MAX_PK = 2**63 - 1
@@ -66,7 +66,7 @@ def new_share(request: HttpRequest) -> HttpResponse:
                     actor=actor,
                     request=request,
                 )
-            except shares.ShareRefused as refused:
+            except LinkRefused as refused:
                 form.add_error(None, refused.message)
                 status = 409
             else:
@@ -114,7 +114,7 @@ def edit_share(request: HttpRequest, pk: int) -> HttpResponse:
                     actor=person(request),
                     request=request,
                 )
-            except shares.ShareRefused as refused:
+            except LinkRefused as refused:
                 form.add_error(None, refused.message)
                 status = 409
             else:
@@ -147,7 +147,7 @@ def delete_share(request: HttpRequest, pk: int) -> HttpResponse:
         shares.delete_share(
             organization=_organization(request), row=row, actor=person(request), request=request
         )
-    except shares.ShareRefused as refused:
+    except LinkRefused as refused:
         messages.error(request, refused.message)
         return redirect("links:entry", pk=row.pk)
     messages.success(

@@ -44,13 +44,12 @@ from portal.accounts.connections import (
 )
 from portal.accounts.models import Organization, User
 from portal.calendly import errors
-from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import Share
 from portal.core.text import storable
 from portal.directory.models import EventType
 from portal.links.forms import MAX_EMAIL_LENGTH, MAX_TICKET_LENGTH
+from portal.links.issue import LinkRefused, about, calendly, refused, rep_of
 from portal.links.models import IssuedLink
-from portal.links.single_use import rep_of
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +110,6 @@ TASK_ACTOR = "background refresh of shares"
 COMMAND_ACTOR = "manage.py refresh_shares"
 
 type Intervals = list[tuple[str, str]]
-
-
-class ShareRefused(Exception):
-    """The portal or Calendly would not do it; `message` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
 
 
 # -- which shares may be made, changed or deleted ---------------------------------------------
@@ -740,19 +731,6 @@ PERIOD_FIELDS = ("period_type", "start_date", "end_date", "max_booking_time")
 # -- actions -----------------------------------------------------------------------------------
 
 
-def _client(organization: Organization) -> CalendlyClient:
-    try:
-        return client_for(organization)
-    except ConnectionUnavailable as exc:
-        raise ShareRefused(errors.explain(exc)) from exc
-
-
-def _refused(organization: Organization, error: errors.CalendlyError, *, doing: str) -> str:
-    """The sentence for a change Calendly did not make (or may not have made)."""
-    note_failure(organization, error)
-    return errors.explain(error, doing=doing, changing=True)
-
-
 def _storable_json(value: Any) -> Any:
     """Calendly's JSON as PostgreSQL's jsonb takes it (no NUL characters)."""
     if isinstance(value, str):
@@ -788,15 +766,15 @@ def create_share(
 ) -> IssuedLink:
     """Make one share (one `POST /shares`) and record it in the ledger with its audit row."""
     if event_type.organization_id != organization.pk:
-        raise ShareRefused("That event type belongs to another organization.")
+        raise LinkRefused("That event type belongs to another organization.")
     problem = share_refusal(event_type)
     if problem:
-        raise ShareRefused(problem)
-    with _client(organization) as client:
+        raise LinkRefused(problem)
+    with calendly(organization) as client:
         try:
             made = client.create_share(event_type=event_type.uri, **settings)
         except errors.CalendlyError as error:
-            raise ShareRefused(_refused(organization, error, doing="making the share")) from error
+            raise refused(organization, error, doing="making the share") from error
     link = made.scheduling_links[0] if made.scheduling_links else None
     rep = rep_of(event_type)
     now = timezone.now()
@@ -808,12 +786,8 @@ def create_share(
             origin=IssuedLink.Origin.PORTAL,
             booking_url=storable(link.booking_url if link else ""),
             share_uri=storable(made.uri),
-            event_type=event_type,
             event_type_uri=event_type.uri,
-            event_type_name=event_type.name or event_type.slug,
-            rep=rep,
-            rep_name=rep.name if rep else event_type.profile_name,
-            rep_email=rep.email if rep else "",
+            **about(event_type, rep),
             customer=storable(customer),
             ticket=storable(ticket),
             created_by=actor,
@@ -858,7 +832,7 @@ def update_share(
     ledger row and audit before and after. False when nothing changed."""
     problem = edit_refusal(row)
     if problem:
-        raise ShareRefused(problem)
+        raise LinkRefused(problem)
     local = {
         name: value
         for name, value in (("customer", customer), ("ticket", ticket))
@@ -868,12 +842,12 @@ def update_share(
         return False
     fields: dict[str, Any] = {name: storable(value) for name, value in local.items()}
     if changes:
-        with _client(organization) as client:
+        with calendly(organization) as client:
             try:
                 updated = client.update_share(share=row.share_uri, **changes)
             except errors.CalendlyError as error:
                 doing = f"changing the share for {for_whom(row)}"
-                raise ShareRefused(_refused(organization, error, doing=doing)) from error
+                raise refused(organization, error, doing=doing) from error
         now = timezone.now()
         fields["settings"] = settings_of(updated) or _storable_json({**row.settings, **changes})
         fields["status"] = _status_of(updated, row.status)
@@ -908,19 +882,20 @@ def delete_share(
     """Delete an unbooked share in Calendly (one `DELETE`); its link stops working."""
     problem = delete_refusal(row)
     if problem:
-        raise ShareRefused(problem)
-    with _client(organization) as client:
+        raise LinkRefused(problem)
+    with calendly(organization) as client:
         try:
             # Calendly answering 404 (already gone) counts as done in the client.
             client.delete_share(share=row.share_uri)
         except errors.CalendlyError as error:
-            message = _refused(organization, error, doing=f"deleting the share for {for_whom(row)}")
+            doing = f"deleting the share for {for_whom(row)}"
+            message = refused(organization, error, doing=doing).message
             if isinstance(error, errors.BadRequest | errors.Conflict) or error.status == 422:
                 message += (
                     " Calendly deletes only shares nobody has booked; if this one was booked, "
                     "the ledger says so after the next refresh of share statuses."
                 )
-            raise ShareRefused(message) from error
+            raise LinkRefused(message) from error
     now = timezone.now()
     with transaction.atomic():
         IssuedLink.objects.filter(pk=row.pk).update(
@@ -1090,13 +1065,9 @@ def _add(result: Refreshed, share: Share, now: Any) -> None:
         kind=IssuedLink.Kind.SHARE,
         origin=IssuedLink.Origin.CALENDLY,
         booking_url=storable(link.booking_url if link else ""),
-        share_uri=share.uri or "",
-        event_type=event_type,
+        share_uri=storable(share.uri or ""),
         event_type_uri=storable(event_type_uri),
-        event_type_name=(event_type.name or event_type.slug) if event_type else "",
-        rep=rep,
-        rep_name=rep.name if rep else (event_type.profile_name if event_type else ""),
-        rep_email=rep.email if rep else "",
+        **about(event_type, rep),
         created_at=share.created_at or now,
         status=status,
         status_checked_at=now,

@@ -18,25 +18,17 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from portal import audit
-from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
 from portal.accounts.models import Organization, User
 from portal.calendly import errors
 from portal.core.text import storable
 from portal.directory.models import EventType, Member
+from portal.links.issue import LinkRefused, about, calendly, refused, rep_of
 from portal.links.models import IssuedLink
 
 # Calendly's one-off meetings are single bookings already; everything else may be shared once.
 ONE_OFF = "AdhocEventType"
 # The actor the ledger and the audit log name for links made from the shell.
 COMMAND_ACTOR = "manage.py single_use_link"
-
-
-class LinkRefused(Exception):
-    """The portal or Calendly would not make the link; `message` says why and what to do."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -109,19 +101,6 @@ def find_event_type(reference: str, organization: Organization | None = None) ->
     return matches[0]
 
 
-def rep_of(event_type: EventType) -> Member | None:
-    """The member who owns a personal event type; None for a team's."""
-    if event_type.profile_type == "Team" or not event_type.profile_owner_uri:
-        return None
-    return (
-        Member.objects.filter(
-            organization_id=event_type.organization_id, user_uri=event_type.profile_owner_uri
-        )
-        .order_by("removed_at")  # a current membership before an old one
-        .first()
-    )
-
-
 def create(
     *,
     organization: Organization,
@@ -142,18 +121,11 @@ def create(
     if problem:
         raise LinkRefused(problem)
     rep = rep or rep_of(event_type)
-    try:
-        client = client_for(organization)
-    except ConnectionUnavailable as exc:
-        raise LinkRefused(errors.explain(exc)) from exc
-    with client:
+    with calendly(organization) as client:
         try:
             made = client.create_single_use_scheduling_link(event_type=event_type.uri)
         except errors.CalendlyError as error:
-            note_failure(organization, error)
-            raise LinkRefused(
-                errors.explain(error, doing="making the single-use link", changing=True)
-            ) from error
+            raise refused(organization, error, doing="making the single-use link") from error
     actor_label = "" if actor is not None else COMMAND_ACTOR
     with transaction.atomic():
         row = IssuedLink.objects.create(
@@ -161,12 +133,8 @@ def create(
             kind=IssuedLink.Kind.SINGLE_USE,
             origin=IssuedLink.Origin.PORTAL if actor is not None else IssuedLink.Origin.COMMAND,
             booking_url=storable(made.booking_url),
-            event_type=event_type,
             event_type_uri=event_type.uri,
-            event_type_name=event_type.name or event_type.slug,
-            rep=rep,
-            rep_name=rep.name if rep else event_type.profile_name,
-            rep_email=rep.email if rep else "",
+            **about(event_type, rep),
             customer=storable(for_whom.customer),
             ticket=storable(for_whom.ticket),
             created_by=actor,

@@ -15,6 +15,7 @@ from portal.htmx import HtmxHttpRequest, render_page
 from portal.links import ledger as ledger_list
 from portal.links import single_use
 from portal.links.forms import RepSearchForm, SingleUseLinkForm
+from portal.links.issue import LinkRefused
 from portal.links.models import IssuedLink
 from portal.lists import ListContext, csv_response, read_page
 
@@ -47,7 +48,7 @@ def new_link(request: HtmxHttpRequest) -> HttpResponse:
                     rep=rep,
                     request=request,
                 )
-            except single_use.LinkRefused as refused:
+            except LinkRefused as refused:
                 form.add_error(None, refused.message)
                 status = 409
             else:

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import Organization
 from portal.links import single_use
+from portal.links.issue import LinkRefused
 
 
 class Command(BaseCommand):
@@ -55,7 +56,7 @@ class Command(BaseCommand):
                 for_whom=single_use.ForWhom.parse(for_whom),
                 actor=None,
             )
-        except single_use.LinkRefused as refused:
+        except LinkRefused as refused:
             raise CommandError(refused.message) from refused
         # The URL alone on stdout, so scripts can take it; the rest on stderr.
         self.stdout.write(row.booking_url)
