@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -60,6 +60,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def home(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {}
     user = request.user
+    if isinstance(user, User) and user.has_role(Role.SALES) and not user.has_role(Role.ADMIN):
+        # Sales people come for reps' links: the link directory is their home page.
+        return redirect("links:directory")
     if isinstance(user, User) and user.organization_id and user.has_role(Role.ADMIN):
         # Only admins see the service status: it names the Calendly host and the deployment.
         context["checks"] = health.health()

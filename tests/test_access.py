@@ -52,7 +52,8 @@ EVERYONE_OK = dict.fromkeys(PEOPLE, 200)
 ADMINS_OK = {"admin": 200, "other_org": 200}
 
 RULES: dict[str, Rule] = {
-    "home": Rule("GET", EVERYONE_OK),
+    # A sales person's home is the link directory.
+    "home": Rule("GET", {**EVERYONE_OK, "sales": 302}),
     "readyz": Rule("GET", EVERYONE_OK),
     # 503 here: no worker runs during the test; the point is that nobody is refused.
     "healthz": Rule("GET", dict.fromkeys(PEOPLE, 503)),
@@ -101,6 +102,10 @@ RULES: dict[str, Rule] = {
         },
     ),
     "audit:export": Rule("GET", ADMINS_OK),
+    "links:directory": Rule("GET", {**ADMINS_OK, "sales": 200, "support": 200, "viewer": 200}),
+    "links:directory_export": Rule(
+        "GET", {**ADMINS_OK, "sales": 200, "support": 200, "viewer": 200}
+    ),
     "links:new": Rule("GET", {**ADMINS_OK, "support": 200}),
     "links:ledger": Rule("GET", {**ADMINS_OK, "support": 200}),
     "links:ledger_export": Rule("GET", {**ADMINS_OK, "support": 200}),

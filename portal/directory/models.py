@@ -217,6 +217,8 @@ class EventType(Mirrored):
     active = models.BooleanField()
     scheduling_url = models.TextField()
     duration = models.PositiveIntegerField(null=True, blank=True)
+    # The durations an invitee may choose (minutes); empty when Calendly sends none.
+    duration_options = models.JSONField(default=list, blank=True)
     kind = models.TextField(blank=True)  # solo | group
     pooling_type = models.TextField(blank=True)  # round_robin | collective | ...
     type = models.TextField(blank=True)  # StandardEventType | AdhocEventType
@@ -226,11 +228,28 @@ class EventType(Mirrored):
     profile_name = models.TextField(blank=True)
     profile_owner_uri = models.TextField(blank=True, db_index=True)
     hosts = models.ManyToManyField(Member, through="EventTypeHost", related_name="event_types")
+    # What the link directory's search matches, in lower case: the name and slug, the owner's
+    # name (the profile's, and the member's with their email) and, for pools, each host's name
+    # and email. It reads the member and host tables, so it cannot be a GeneratedField: the
+    # database's triggers (migration 0008) write it on every change of those rows; whatever
+    # Django writes here is replaced.
+    search_text = models.TextField(default="", editable=False)
 
     objects = MirrorQuerySet["EventType"].as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "active", "removed_at"])]
+        indexes = [
+            models.Index(fields=["organization", "active", "removed_at"]),
+            # The link directory's order (rep, then event): a page of 50 active types is read in
+            # order and the scan stops there. The event name is left out so that an entry stays
+            # within a B-tree's limit whatever Calendly sends (see portal.core.text); the few
+            # types of one rep are sorted by name as they are read.
+            models.Index(
+                fields=["organization", "profile_name", "profile_owner_uri"],
+                condition=models.Q(removed_at__isnull=True, active=True),
+                name="active_type_by_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.slug or self.uri
@@ -271,7 +290,9 @@ class MirrorTotal(models.Model):
     Triggers on the member and invitation tables (migration 0002) add and subtract as rows are
     written, by a sync, an action or anything else, so the members page can say "42 of 1,317
     members" without counting 1,317 rows on every keystroke. Kinds: "active" and "removed"
-    members; "pending", "accepted" and "declined" invitations that are not removed.
+    members; "pending", "accepted" and "declined" invitations that are not removed; and, kept
+    by migration 0008's triggers on event types, "active_types" and "inactive_types" that are
+    not removed (the link directory's totals).
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")

@@ -544,8 +544,11 @@ class ShareForm(forms.Form):
         if "duration" not in data or "duration_options" not in data:
             return
         chosen: int | None = data["duration"]
+        # Options not given are the share's own (editing) or the event type's, as mirrored.
         options: list[int] = data["duration_options"] or _int_list(
             self.current.get("duration_options")
+            if self.editing
+            else (self.event_type.duration_options if self.event_type else None)
         )
         inherited = (
             _int(self.current.get("duration"))

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from portal.links import share_views, views
+from portal.links import directory_views, share_views, views
 
 app_name = "links"
 
 urlpatterns = [
+    path("", directory_views.directory, name="directory"),
+    path("export.csv", directory_views.export, name="directory_export"),
     path("new", views.new_link, name="new"),
     path("ledger", views.ledger, name="ledger"),
     path("ledger/export.csv", views.ledger_export, name="ledger_export"),

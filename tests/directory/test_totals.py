@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from portal.accounts.models import Organization
-from portal.directory.models import Invitation, Member, MirrorTotal
+from portal.directory.models import EventType, Invitation, Member, MirrorTotal
 from tests.conftest import PYTHON, ROOT, clean_environment
 from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory
 
@@ -27,6 +27,10 @@ def counted(organization: Organization) -> Counter[str]:
         totals["active" if removed_at is None else "removed"] += 1
     invitations = Invitation.objects.filter(organization=organization, removed_at__isnull=True)
     totals.update(invitations.values_list("status", flat=True))
+    # The link directory's totals (migration directory 0008): event types not removed.
+    event_types = EventType.objects.filter(organization=organization, removed_at__isnull=True)
+    for active in event_types.values_list("active", flat=True):
+        totals["active_types" if active else "inactive_types"] += 1
     return totals
 
 

@@ -200,6 +200,17 @@ def test_options_without_a_duration_must_hold_the_event_types_duration(portal: P
     )
 
 
+def test_the_duration_must_be_one_of_the_event_types_own_options(portal: Portal) -> None:
+    # The owner's "60 Minute Consultation" offers 30 or 60 minutes (mirrored by the sync).
+    consultation = portal.event_type("60 Minute Consultation")
+    assert consultation.duration_options == [30, 60]
+    response = portal.client.post(NEW, {"event_type": consultation.pk, "duration": "45"})
+    assert response.status_code == 400
+    assert "The duration must be one of the options (30, 60 minutes)." in response.content.decode()
+    assert portal.sandbox.requests.total() == 0
+    assert not IssuedLink.objects.exists()
+
+
 def test_at_most_four_duration_options(portal: Portal) -> None:
     refused_before_calendly(
         portal,
@@ -363,8 +374,10 @@ def test_making_a_share_stores_it_in_the_ledger_after_one_request(portal: Portal
 
 
 def test_calendly_refusing_a_share_is_explained_and_nothing_is_stored(portal: Portal) -> None:
-    # The owner's consultation offers 30 or 60 minutes, which the portal's mirror does not keep.
+    # The owner's consultation offers 30 or 60 minutes; the mirror has not seen the options yet
+    # (they were set in Calendly after the last sync), so only Calendly can refuse 45.
     consultation = portal.event_type("60 Minute Consultation")
+    EventType.objects.filter(pk=consultation.pk).update(duration_options=[])
     response = portal.client.post(NEW, {"event_type": consultation.pk, "duration": "45"})
     assert response.status_code == 409
     assert "Calendly refused making the share as invalid" in response.content.decode()
