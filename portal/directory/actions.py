@@ -27,6 +27,7 @@ from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import OrganizationInvitation
 from portal.core.text import storable
+from portal.directory.mirror import mirror_changed
 from portal.directory.models import Invitation, Member
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,8 @@ def remove(
     now = timezone.now()
     with transaction.atomic():
         Member.objects.filter(pk=member.pk).update(removed_at=now)
+        # Pages that keep the mirror's people per process (the link directory) read it again.
+        mirror_changed(organization.pk)
         # Their portal access ends with their membership.
         User.objects.filter(organization=organization, calendly_uri=member.user_uri).update(
             is_active=False

@@ -2,8 +2,9 @@
 
 The organization's groups (the group filter's options, and names for the groups column), its
 sync line (the latest run, and the latest that succeeded) and who is in which group are read on
-every members page, but change only when a sync run starts, changes status or finishes.
-`sync.py` calls `mirror_changed()` at each of those moments, which starts a new generation in
+every members page, but change only when a sync run starts, changes status or finishes, or
+when an action writes the mirror (removing a member). `sync.py` and such actions call
+`mirror_changed()` at each of those moments, which starts a new generation in
 the deployment's shared cache (Redis; a folder in the demo), so a worker's sync reaches every
 web process. Each process keeps what it read with the generation it read it at, and reads
 again when the shared generation is no longer that one: a page costs one small cache read.

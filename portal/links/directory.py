@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import StrIndex
 from django.db.models.lookups import GreaterThan
 
+from portal.directory.mirror import MirrorState
 from portal.directory.models import EventType, EventTypeHost, GroupRelationship, Member, MirrorTotal
 from portal.lists import Column, Copy, Hint, Joined, Lines, Link, ListForm
 
@@ -280,13 +281,16 @@ class PageDetails:
         return bool(row.active and row.scheduling_url and not (owner and owner.removed))
 
 
-def owners_of(organization_id: int, uris: Iterable[str]) -> dict[str, Owner]:
-    """The members behind these user URIs; a current membership wins over a removed one."""
-    wanted = {uri for uri in uris if uri}
-    if not wanted:
-        return {}
+def owners_of(organization_id: int, uris: Iterable[str] | None = None) -> dict[str, Owner]:
+    """The members behind these user URIs (every member's, without `uris`); a current
+    membership wins over a removed one."""
+    members = Member.objects.filter(organization_id=organization_id)
+    if uris is not None:
+        wanted = {uri for uri in uris if uri}
+        if not wanted:
+            return {}
+        members = members.filter(user_uri__in=wanted)
     found: dict[str, Owner] = {}
-    members = Member.objects.filter(organization_id=organization_id, user_uri__in=wanted)
     for uri, name, email, landing, removed_at in members.values_list(
         "user_uri", "name", "email", "scheduling_url", "removed_at"
     ):
@@ -304,15 +308,12 @@ def links_of(organization_id: int, owners: dict[str, Owner]) -> dict[str, Owner]
     lines: dict[str, list[str]] = defaultdict(list)
     # Plain columns, checked here: building SQL expressions costs more than the rows do.
     active = EventType.objects.filter(
-        organization_id=organization_id,
-        profile_owner_uri__in=current,
-        active=True,
-        removed_at__isnull=True,
-    )
-    for uri, profile_type, name, slug, url in active.values_list(
-        "profile_owner_uri", "profile_type", "name", "slug", "scheduling_url"
+        organization_id=organization_id, active=True, removed_at__isnull=True
+    ).exclude(profile_type=TEAM)
+    for uri, name, slug, url in active.values_list(
+        "profile_owner_uri", "name", "slug", "scheduling_url"
     ):
-        if profile_type != TEAM and url:
+        if uri in current and url:
             lines[uri].append(f"{name or slug or UNTITLED}: {url}")
     return {
         uri: replace(owner, links=tuple(sorted(lines[uri]))) if uri in current else owner
@@ -320,27 +321,54 @@ def links_of(organization_id: int, owners: dict[str, Owner]) -> dict[str, Owner]
     }
 
 
-def hosts_of(event_type_ids: Sequence[int]) -> dict[int, list[tuple[str, bool]]]:
-    """Each pool's hosts, by name."""
-    if not event_type_ids:
-        return {}
+def hosts_of(
+    organization_id: int, event_type_ids: Sequence[int] | None = None
+) -> dict[int, list[tuple[str, bool]]]:
+    """Each pool's hosts, by name (every pool's, without `event_type_ids`)."""
+    hosts = EventTypeHost.objects.filter(event_type__organization_id=organization_id)
+    if event_type_ids is not None:
+        if not event_type_ids:
+            return {}
+        hosts = hosts.filter(event_type_id__in=event_type_ids)
     found: dict[int, list[tuple[str, bool]]] = defaultdict(list)
-    rows = (
-        EventTypeHost.objects.filter(event_type_id__in=event_type_ids)
-        .order_by("member__name", "member_id")
-        .values_list("event_type_id", "member__name", "member__removed_at")
+    rows = hosts.order_by("member__name", "member_id").values_list(
+        "event_type_id", "member__name", "member__removed_at"
     )
     for event_type_id, name, removed_at in rows:
         found[event_type_id].append((name, removed_at is not None))
     return found
 
 
-def page_details(organization_id: int, rows: Sequence[Any]) -> PageDetails:
-    owners = (r.profile_owner_uri for r in rows if not is_team(r))
-    details = PageDetails(
-        owners=links_of(organization_id, owners_of(organization_id, owners)),
-        hosts=hosts_of([row.pk for row in rows if row.pooling_type]),
+@dataclass(frozen=True)
+class People:
+    """Who owns and who hosts the organization's event types, as of one mirror generation."""
+
+    owners: dict[str, Owner]  # user URI -> member, with their links that take bookings
+    hosts: dict[int, list[tuple[str, bool]]]  # pooled event type id -> (host name, removed)
+
+
+# Per process: organization id -> (the mirror generation it was read at, its people). Owners,
+# their links and pools' hosts change only when the mirror does, and everything that writes
+# the mirror (a sync, removing a member) starts a new generation (`mirror_changed`), so a page
+# reads them again only after a change, and otherwise asks the database for its rows alone.
+_people: dict[int, tuple[str, People]] = {}
+
+
+def people(organization_id: int, state: MirrorState) -> People:
+    kept = _people.get(organization_id)
+    if kept is not None and kept[0] == state.version:
+        return kept[1]
+    found = People(
+        owners=links_of(organization_id, owners_of(organization_id)),
+        hosts=hosts_of(organization_id),
     )
+    _people[organization_id] = (state.version, found)
+    return found
+
+
+def page_details(organization_id: int, rows: Sequence[Any], state: MirrorState) -> PageDetails:
+    known = people(organization_id, state)
+    details = PageDetails(owners=known.owners, hosts=known.hosts)
     previous: tuple[bool, str, str] | None = None
     for row in rows:
         group = (is_team(row), row.profile_owner_uri, row.profile_name)
@@ -477,7 +505,8 @@ def csv_rows(form: DirectoryFilter, organization_id: int) -> Iterator[list[Any]]
     for chunk in batched(selected, 1000):
         owners = owners_of(organization_id, (r.profile_owner_uri for r in chunk if not is_team(r)))
         details = PageDetails(
-            owners=owners, hosts=hosts_of([r.pk for r in chunk if r.pooling_type])
+            owners=owners,
+            hosts=hosts_of(organization_id, [r.pk for r in chunk if r.pooling_type]),
         )
         for row in chunk:
             owner = details.owner(row)

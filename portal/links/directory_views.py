@@ -31,7 +31,7 @@ def directory(request: HtmxHttpRequest) -> HttpResponse:
         filtered=form.filtered,
         total=link_directory.total(organization_id, form.chosen_state),
     )
-    details = link_directory.page_details(organization_id, page.rows)
+    details = link_directory.page_details(organization_id, page.rows, mirror)
     context = {
         "form": form,
         "group_choices": form.fields["group"].choices,  # type: ignore[attr-defined]

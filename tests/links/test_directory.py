@@ -24,6 +24,8 @@ from portal.directory.models import (
     Member,
     MirrorTotal,
 )
+from tests.directory.test_actions import Connected
+from tests.directory.test_actions import connect as connect_as_owner
 from tests.directory.test_sync import NO_RATE_LIMIT, connect, sync
 from tests.factories import (
     EventTypeFactory,
@@ -32,7 +34,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from tests.sandbox_plugin import SandboxFactory
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -586,3 +588,26 @@ def test_after_a_sync_a_hosts_name_finds_the_round_robin_and_no_page_calls_calen
     current = EventType.objects.current().filter(organization=org)
     assert totals["active_types"] == current.filter(active=True).count()
     assert totals["inactive_types"] == current.filter(active=False).count()
+
+
+def test_removing_a_rep_takes_their_copy_buttons_away_at_once(sandbox: RunningSandbox) -> None:
+    # Owners and hosts are kept per process until the mirror changes: removing a member is a
+    # change, so the next page reads them again without waiting for a sync.
+    with override_settings(CALENDLY_API_URL=sandbox.url):
+        connected = connect_as_owner(sandbox)
+        rep = Member.objects.filter(organization=connected.org, role=Member.Role.USER).first()
+        assert rep is not None
+        _remove_and_look(connected, rep)
+
+
+def _remove_and_look(connected: Connected, rep: Member) -> None:
+    intro = own_type(rep, "Intro Call")
+    before = connected.client.get(DIRECTORY, {"q": "intro call"})
+    assert intro.scheduling_url in copy_buttons(before).values()
+
+    connected.client.post(f"/members/{rep.pk}/remove", {"confirm": rep.email})
+
+    after = connected.client.get(DIRECTORY, {"q": "intro call", "state": "all"})
+    assert intro.scheduling_url in after.content.decode()
+    assert intro.scheduling_url not in copy_buttons(after).values()
+    assert "The owner was removed from the organization" in after.content.decode()
