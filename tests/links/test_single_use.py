@@ -296,3 +296,18 @@ def test_only_support_and_admins_make_links(role: Role, status: int) -> None:
     assert client.get("/links/ledger").status_code == status
     if status == 403:
         assert client.post("/links/new?rep=1", {"event_type": 1}).status_code == 403
+
+
+@pytest.mark.parametrize(("role", "offered"), [(Role.SUPPORT, True), (Role.SALES, False)])
+def test_the_links_pages_offer_new_link_and_ledger_to_those_who_may_use_them(
+    role: Role, offered: bool
+) -> None:
+    user = UserFactory(role=role)
+    client = Client()
+    client.force_login(user)
+    tabs = (
+        client.get("/links/").content.decode().split('<nav class="tabs"', 1)[1].split("</nav>")[0]
+    )
+    assert 'href="/links/"' in tabs
+    assert ('href="/links/new"' in tabs) is offered
+    assert ('href="/links/ledger"' in tabs) is offered
