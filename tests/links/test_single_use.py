@@ -15,6 +15,7 @@ from django.test import Client, override_settings
 from portal.accounts.models import Organization, Role, User
 from portal.audit import Action
 from portal.audit.models import AuditEntry
+from portal.calendly.client import CalendlyClient
 from portal.directory.models import EventType, Member
 from portal.links.models import IssuedLink
 from tests.directory.test_sync import NO_RATE_LIMIT, connect, sync
@@ -255,8 +256,14 @@ def test_the_ledger_searches_and_filters_and_exports_exactly_that(
 
 
 def test_a_ledger_page_view_runs_bounded_queries_and_no_calendly_call(
-    support_client: tuple[Client, User], django_assert_max_num_queries: object
+    support_client: tuple[Client, User],
+    django_assert_max_num_queries: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    def no_calendly(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a ledger page made a Calendly client")
+
+    monkeypatch.setattr(CalendlyClient, "__init__", no_calendly)
     client, user = support_client
     assert user.organization is not None
     for size in (5, 200):
