@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache, cached_property
 from html import escape
 from math import ceil
@@ -31,6 +31,7 @@ from typing import Any, ClassVar, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections
 from django.db.models import QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -46,6 +47,22 @@ PAGE_SIZE = 50
 COUNT_LIMIT = 500
 # Deeper than anyone pages; the bound keeps OFFSET arithmetic in range for any database.
 MAX_PAGE = 100_000
+
+
+# Days a date filter accepts: wide enough for any real list, narrow enough that the day after
+# the last one (a filter's end, exclusive) is still a date Python can hold.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+def day_field(label: str) -> forms.DateField:
+    """An optional date filter with bounds, shown as a date picker."""
+    return forms.DateField(
+        required=False,
+        label=label,
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
+    )
 
 
 # -- the state in the URL ---------------------------------------------------------------------

@@ -1,21 +1,13 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, cast
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import QuerySet
 
 from portal.audit import ACTION_NAME
 from portal.audit.models import AuditFilter, action_label
-from portal.lists import ListForm
-
-# Days the filters accept: wide enough for any real log, narrow enough that the day after
-# the last one (the filter's end, exclusive) is still a date Python can hold.
-FIRST_DAY = date(2000, 1, 1)
-LAST_DAY = date(2999, 12, 31)
-DAY_BOUNDS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
+from portal.lists import ListForm, day_field
 
 
 class AuditFilterForm(ListForm):
@@ -34,18 +26,8 @@ class AuditFilterForm(ListForm):
         label="What",
         widget=forms.TextInput(attrs={"type": "search"}),
     )
-    date_from = forms.DateField(
-        required=False,
-        label="From",
-        validators=DAY_BOUNDS,
-        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
-    )
-    date_to = forms.DateField(
-        required=False,
-        label="To",
-        validators=DAY_BOUNDS,
-        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
-    )
+    date_from = day_field("From")
+    date_to = day_field("To")
 
     sorts = {"when": ("created_at", "pk")}
     default_sort = "-when"

@@ -4,21 +4,16 @@ list toolkit (portal/lists.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.links.models import IssuedLink
-from portal.lists import Column, Copy, Hint, Lines, Link, ListForm, utc_text
-
-FIRST_DAY = date(2000, 1, 1)
-LAST_DAY = date(2999, 12, 31)
-DAY_BOUNDS = [MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)]
+from portal.lists import Column, Copy, Hint, Lines, Link, ListForm, day_field, utc_text
 
 # What a page reads of each row: what it shows and sorts by.
 FIELDS = (
@@ -76,18 +71,8 @@ class LedgerFilter(ListForm):
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *IssuedLink.Status.choices], label="Status"
     )
-    date_from = forms.DateField(
-        required=False,
-        label="Made from",
-        validators=DAY_BOUNDS,
-        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
-    )
-    date_to = forms.DateField(
-        required=False,
-        label="Made until",
-        validators=DAY_BOUNDS,
-        widget=forms.DateInput(attrs={"type": "date", "min": FIRST_DAY, "max": LAST_DAY}),
-    )
+    date_from = day_field("Made from")
+    date_to = day_field("Made until")
 
     sorts = {
         "made": ("created_at", "pk"),

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from portal.accounts.commands import organizations_for
 from portal.accounts.models import Organization
 from portal.directory.models import SyncRun
 from portal.directory.sync import sync_organization
@@ -26,17 +27,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, org: str | None, **options: Any) -> None:
-        if org:
-            organizations = list(Organization.objects.filter(uri=org))
-            if not organizations:
-                raise CommandError(f"No organization with URI {org} uses the portal.")
-        else:
-            organizations = list(
-                Organization.objects.filter(connection__isnull=False).order_by("name", "uri")
-            )
-            if not organizations:
-                self.stdout.write("No organization is connected; nothing to sync.")
-                return
+        organizations = organizations_for(org)
+        if not organizations:
+            self.stdout.write("No organization is connected; nothing to sync.")
+            return
         failed = 0
         for organization in organizations:
             started = time.monotonic()
