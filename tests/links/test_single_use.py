@@ -318,3 +318,25 @@ def test_the_links_pages_offer_new_link_and_ledger_to_those_who_may_use_them(
     assert 'href="/links/"' in tabs
     assert ('href="/links/new"' in tabs) is offered
     assert ('href="/links/ledger"' in tabs) is offered
+
+
+def test_a_shares_entry_says_its_settings_in_words(support_client: tuple[Client, User]) -> None:
+    client, user = support_client
+    assert user.organization is not None
+    (share,) = make_entries(user.organization, 1, kind=IssuedLink.Kind.SHARE)
+    share.share_uri = "https://api.calendly.com/shares/S1"
+    share.settings = {
+        "name": "fixed",  # a name is shown as typed, even one that is a period's name
+        "period_type": "fixed",
+        "duration_options": [30, 60],
+        "hide_location": False,
+        "availability_rule": {"timezone": "Europe/Paris", "rules": [{"type": "wday"}]},
+    }
+    share.save()
+    page = client.get(f"/links/ledger/{share.pk}").content.decode()
+    assert "<dt>Name</dt><dd>fixed</dd>" in page
+    assert "<dt>Booking window</dt><dd>Between two dates</dd>" in page
+    assert "<dd>30, 60</dd>" in page
+    assert "<dd>1 rule in Europe/Paris</dd>" in page
+    assert "Edit settings" in page
+    assert "Delete share…" in page

@@ -35,13 +35,14 @@ def setting_label(name: str) -> str:
 
 
 @register.filter
-def setting_value(value: object) -> str:
+def setting_value(value: object, name: str = "") -> str:
+    """A setting's value in words; `name` says which setting it is."""
     if value is None or value == "" or value == []:
         return "—"
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, str):
-        return PERIODS.get(value, value)
+        return PERIODS.get(value, value) if name == "period_type" else value
     if isinstance(value, list) and all(isinstance(item, int | str) for item in value):
         return ", ".join(str(item) for item in value)
     if isinstance(value, list) and all(isinstance(item, dict) for item in value):
