@@ -85,4 +85,14 @@ def test_a_sales_person_types_part_of_a_reps_name_and_copies_a_round_robin_link(
     expect(copy).to_have_text("Copied")
     expect(page.locator("#copy-status")).to_have_text("Link copied to the clipboard")
     assert page.evaluate("navigator.clipboard.readText()") == pool.scheduling_url
+
+    # On a phone the same results fit the screen: no sideways scrolling, the button in reach.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    copy.scroll_into_view_if_needed()
+    box = copy.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert problems.on_origin(portal) == []
