@@ -1,14 +1,14 @@
 """How fast the link directory answers a search, compared with the portal's own empty page.
 
-The method of bench/members_page.py (whose helpers it uses): gunicorn with production settings
-on PostgreSQL, wrk on loopback with a real session cookie, side by side in one run. Fills
-mirrors of 1,000 and 10,000 members with 5 event types each (5,000 and 50,000 rows: four of
-a rep's own, one of them inactive every seventh rep and one secret every third, and a team's
-pool, round robin or collective, hosted by three reps), signs a sales person in, and loads
-the empty page, a search for a common fragment ("an": a full page of 50 rows, counted up to
-the limit) and a rare one that matches a single rep (a whole email address: their own types
-and the pools they host). Prints throughput ratios (search page / empty page), each search's
-p95 latency, and p95 at 50,000 over p95 at 5,000.
+The method of bench/members_page.py (bench/side_by_side.py measures both): gunicorn with
+production settings on PostgreSQL, wrk on loopback with a real session cookie, side by side in
+one run. Fills mirrors of 1,000 and 10,000 members with 5 event types each (5,000 and 50,000
+rows: four of a rep's own, one of them inactive every seventh rep and one secret every third,
+and a team's pool, round robin or collective, hosted by three reps), signs a sales person in,
+and loads the empty page, a search for a common fragment ("an": a full page of 50 rows, counted
+up to the limit) and a rare one that matches a single rep (a whole email address: their own
+types and the pools they host). Prints throughput ratios (search page / empty page), each
+search's p95 latency, and p95 at 50,000 over p95 at 5,000.
 
     .venv/bin/python -m bench.link_directory [--seconds 5] [--rounds 5] [--connections 8]
         [--workers 2] [--reps 1000,10000]
@@ -24,26 +24,12 @@ import argparse
 import os
 import re
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from bench.members_page import (
-    P95_SCRIPT,
-    ROOT,
-    environment,
-    free_port,
-    manage,
-    recreate_database,
-    vacuum,
-    wrk,
-)
+from bench.members_page import environment, manage, recreate_database, vacuum
+from bench.side_by_side import P95_SCRIPT, compare, gunicorn
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_links"
 TYPES_PER_REP = 5
@@ -144,40 +130,6 @@ for reps in REPS:
 """
 
 
-@contextmanager
-def gunicorn(env: dict[str, str], workers: int) -> Iterator[str]:
-    """The portal served on a free loopback port; yields its base URL once it answers."""
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.wsgi_app:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)  # noqa: S310 (loopback)
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -206,56 +158,15 @@ def main() -> None:
 
     try:
         with gunicorn(env, args.workers) as base:
-            print(
-                f"gunicorn ({args.workers} sync workers, production settings, PostgreSQL), "
-                f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds of the "
-                f"empty page, the common search {COMMON!r} and the rare one (a whole email), "
-                "medians"
+            compare(
+                base,
+                args,
+                script,
+                sizes=sizes,
+                sessions=sessions,
+                searches=lambda reps: {"common": COMMON, "rare": rare(reps)},
+                size_label=("event types", lambda reps: reps * TYPES_PER_REP),
             )
-            header = ("event types", "empty req/s", "common req/s", "ratio", "p95 ms")
-            print(
-                "{:>11} {:>12} {:>13} {:>6} {:>7} {:>11} {:>6} {:>7}".format(
-                    *header, "rare req/s", "ratio", "p95 ms"
-                )
-            )
-            p95s: dict[tuple[str, int], float] = {}
-            for reps in sizes:
-                cookie = sessions[str(reps)]
-                rates: dict[str, list[float]] = {"empty": [], "common": [], "rare": []}
-                ratios: dict[str, list[float]] = {"common": [], "rare": []}
-                latencies: dict[str, list[float]] = {"common": [], "rare": []}
-                urls = {"empty": "/bench/empty", "common": COMMON, "rare": rare(reps)}
-                # Alternating rounds: a noisy moment on a shared machine spoils one set, and
-                # the median sets it aside.
-                for _ in range(args.rounds):
-                    measured = {
-                        name: wrk(f"{base}{url}", cookie, args.seconds, args.connections, script)
-                        for name, url in urls.items()
-                    }
-                    for name, (rate, p95) in measured.items():
-                        rates[name].append(rate)
-                        if name != "empty":
-                            ratios[name].append(rate / measured["empty"][0])
-                            latencies[name].append(p95)
-                cells = [
-                    f"{reps * TYPES_PER_REP:>11,}",
-                    f"{statistics.median(rates['empty']):>12.0f}",
-                ]
-                for name in ("common", "rare"):
-                    p95s[name, reps] = statistics.median(latencies[name])
-                    cells += [
-                        f"{statistics.median(rates[name]):>{13 if name == 'common' else 11}.0f}",
-                        f"{statistics.median(ratios[name]):>6.2f}",
-                        f"{p95s[name, reps]:>7.1f}",
-                    ]
-                print(" ".join(cells))
-            first = sizes[0]
-            for name in ("common", "rare"):
-                spread = ", ".join(
-                    f"{reps * TYPES_PER_REP:,}: {p95s[name, reps] / p95s[name, first]:.2f}"
-                    for reps in sizes[1:]
-                )
-                print(f"{name} search p95 / p95 at {first * TYPES_PER_REP:,}: {spread}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,7 +7,7 @@ page with wrk on loopback, side by side in one run. Two searches: a common fragm
 person (a whole email address). Prints throughput ratios (search page / empty page) and each
 search's p95 latency, and p95 at each size over p95 at 1,000.
 
-    .venv/bin/python bench/members_page.py [--seconds 5] [--rounds 5] [--connections 8]
+    .venv/bin/python -m bench.members_page [--seconds 5] [--rounds 5] [--connections 8]
         [--workers 2] [--sizes 1000,10000,100000]
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/bench_portal; the
@@ -21,16 +21,13 @@ import argparse
 import os
 import re
 import shutil
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.side_by_side import P95_SCRIPT, ROOT, compare, gunicorn
+
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_portal"
 COMMON = "/members/?q=an"  # a common fragment of names: many matches, a full 50-row page
 
@@ -38,13 +35,6 @@ COMMON = "/members/?q=an"  # a common fragment of names: many matches, a full 50
 def rare(size: int) -> str:
     """A whole email address: one person matches, somewhere in the middle of the list."""
     return f"/members/?q=person{size // 2 + 7}%40bench{size}.example"
-
-
-P95_SCRIPT = """
-done = function(summary, latency, requests)
-  io.write(string.format("P95_MS %.3f\\n", latency:percentile(95) / 1000))
-end
-"""
 
 
 def environment(database_url: str, static_root: str) -> dict[str, str]:
@@ -155,42 +145,6 @@ def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path) -> tuple[float, float]:
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            "-H",
-            f"Cookie: __Host-sessionid={cookie}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p95 = re.search(r"P95_MS ([\d.]+)", output)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if rate is None or p95 is None:
-        sys.exit(f"could not read wrk's output:\n{output}")
-    if errors:
-        sys.exit(f"{url} answered {errors.group(1)} errors; is the session valid?\n{output}")
-    return float(rate.group(1)), float(p95.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -217,76 +171,18 @@ def main() -> None:
     script = work / "p95.lua"
     script.write_text(P95_SCRIPT)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.wsgi_app:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/readyz", timeout=1)  # noqa: S310 (loopback)
-                break
-            except OSError:
-                time.sleep(0.2)
-        print(
-            f"gunicorn ({args.workers} sync workers, production settings, PostgreSQL), "
-            f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds of the "
-            f"empty page, the common search {COMMON!r} and the rare one (a whole email), medians"
-        )
-        header = ("members", "empty req/s", "common req/s", "ratio", "p95 ms", "rare req/s")
-        print(
-            "{:>8} {:>12} {:>13} {:>6} {:>7} {:>11} {:>6} {:>7}".format(*header, "ratio", "p95 ms")
-        )
-        p95s: dict[tuple[str, int], float] = {}
-        for size in sizes:
-            cookie = sessions[str(size)]
-            rates: dict[str, list[float]] = {"empty": [], "common": [], "rare": []}
-            ratios: dict[str, list[float]] = {"common": [], "rare": []}
-            latencies: dict[str, list[float]] = {"common": [], "rare": []}
-            urls = {"empty": "/bench/empty", "common": COMMON, "rare": rare(size)}
-            # Alternating rounds: a noisy moment on a shared machine spoils one set, and the
-            # median sets it aside.
-            for _ in range(args.rounds):
-                measured = {
-                    name: wrk(f"{base}{url}", cookie, args.seconds, args.connections, script)
-                    for name, url in urls.items()
-                }
-                for name, (rate, p95) in measured.items():
-                    rates[name].append(rate)
-                    if name != "empty":
-                        ratios[name].append(rate / measured["empty"][0])
-                        latencies[name].append(p95)
-            cells = [f"{size:>8,}", f"{statistics.median(rates['empty']):>12.0f}"]
-            for name in ("common", "rare"):
-                p95s[name, size] = statistics.median(latencies[name])
-                cells += [
-                    f"{statistics.median(rates[name]):>{13 if name == 'common' else 11}.0f}",
-                    f"{statistics.median(ratios[name]):>6.2f}",
-                    f"{p95s[name, size]:>7.1f}",
-                ]
-            print(" ".join(cells))
-        for name in ("common", "rare"):
-            spread = ", ".join(
-                f"{size:,}: {p95s[name, size] / p95s[name, sizes[0]]:.2f}" for size in sizes[1:]
+        with gunicorn(env, args.workers) as base:
+            compare(
+                base,
+                args,
+                script,
+                sizes=sizes,
+                sessions=sessions,
+                searches=lambda size: {"common": COMMON, "rare": rare(size)},
+                size_label=("members", lambda size: size),
             )
-            print(f"{name} search p95 / p95 at {sizes[0]:,}: {spread}")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,158 @@
+"""What every page benchmark shares: gunicorn serving the portal, wrk loading it, and the table
+of ratios to the empty page measured side by side in alternating rounds."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+P95_SCRIPT = """
+done = function(summary, latency, requests)
+  io.write(string.format("P95_MS %.3f\\n", latency:percentile(95) / 1000))
+end
+"""
+EMPTY = "/bench/empty"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], workers: int) -> Iterator[str]:
+    """The portal served on a free loopback port; yields its base URL once it answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bench.wsgi_app:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/readyz", timeout=1)  # noqa: S310 (loopback)
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wrk(url: str, cookie: str, seconds: int, connections: int, script: Path) -> tuple[float, float]:
+    """Requests per second and p95 latency (ms) of `url` with a session cookie."""
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            "-H",
+            f"Cookie: __Host-sessionid={cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p95 = re.search(r"P95_MS ([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if rate is None or p95 is None:
+        sys.exit(f"could not read wrk's output:\n{output}")
+    if errors:
+        sys.exit(f"{url} answered {errors.group(1)} errors; is the session valid?\n{output}")
+    return float(rate.group(1)), float(p95.group(1))
+
+
+def compare(
+    base: str,
+    args: argparse.Namespace,
+    script: Path,
+    *,
+    sizes: list[int],
+    sessions: dict[str, str],
+    searches: Callable[[int], dict[str, str]],
+    size_label: tuple[str, Callable[[int], int]],
+) -> None:
+    """Print, for each size, the empty page's rate and each search's rate, ratio and p95
+    (medians of alternating rounds), then each search's p95 over its p95 at the first size.
+
+    `searches(size)` gives the URLs to measure by name ("common", "rare"); `size_label` is the
+    first column's heading and what it shows for a size (members, event types, ...)."""
+    heading, shown = size_label
+    names = list(searches(sizes[0]))
+    print(
+        f"gunicorn ({args.workers} sync workers, production settings, PostgreSQL), "
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds of the empty "
+        f"page and the searches {', '.join(map(repr, searches(sizes[0]).values()))}, medians"
+    )
+    width = max(len(heading), 8)
+    columns = [f"{heading:>{width}}", f"{'empty req/s':>12}"]
+    for name in names:
+        columns += [f"{name + ' req/s':>13}", f"{'ratio':>6}", f"{'p95 ms':>7}"]
+    print(" ".join(columns))
+    p95s: dict[tuple[str, int], float] = {}
+    for size in sizes:
+        cookie = sessions[str(size)]
+        urls = {"empty": EMPTY, **searches(size)}
+        rates: dict[str, list[float]] = {name: [] for name in urls}
+        ratios: dict[str, list[float]] = {name: [] for name in names}
+        latencies: dict[str, list[float]] = {name: [] for name in names}
+        # Alternating rounds: a noisy moment on a shared machine spoils one set, and the
+        # median sets it aside.
+        for _ in range(args.rounds):
+            measured = {
+                name: wrk(f"{base}{url}", cookie, args.seconds, args.connections, script)
+                for name, url in urls.items()
+            }
+            for name, (rate, p95) in measured.items():
+                rates[name].append(rate)
+                if name != "empty":
+                    ratios[name].append(rate / measured["empty"][0])
+                    latencies[name].append(p95)
+        cells = [f"{shown(size):>{width},}", f"{statistics.median(rates['empty']):>12.0f}"]
+        for name in names:
+            p95s[name, size] = statistics.median(latencies[name])
+            cells += [
+                f"{statistics.median(rates[name]):>13.0f}",
+                f"{statistics.median(ratios[name]):>6.2f}",
+                f"{p95s[name, size]:>7.1f}",
+            ]
+        print(" ".join(cells))
+    first = sizes[0]
+    for name in names:
+        spread = ", ".join(
+            f"{shown(size):,}: {p95s[name, size] / p95s[name, first]:.2f}" for size in sizes[1:]
+        )
+        print(f"{name} search p95 / p95 at {shown(first):,}: {spread}")
