@@ -20,16 +20,7 @@ sizes: ratio >= 0.5; p95 at 50,000 within 1.5x of p95 at 5,000.
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import shutil
-import sys
-import tempfile
-from pathlib import Path
-
-from bench.members_page import environment, manage, recreate_database, vacuum
-from bench.side_by_side import P95_SCRIPT, compare, gunicorn
+from bench.side_by_side import run
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_links"
 TYPES_PER_REP = 5
@@ -131,44 +122,14 @@ for reps in REPS:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--reps", default="1000,10000")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    run(
+        __doc__,
+        default_database=DEFAULT_DATABASE,
+        size_option=("--reps", "1000,10000"),
+        setup=lambda reps: f"REPS = {reps!r}\n{SETUP}",
+        searches=lambda reps: {"common": COMMON, "rare": rare(reps)},
+        size_label=("event types", lambda reps: reps * TYPES_PER_REP),
     )
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk")
-
-    work = Path(tempfile.mkdtemp(prefix="bench-links-"))
-    env = environment(args.database_url, str(work / "static"))
-    recreate_database(args.database_url)
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "collectstatic", "--noinput", "-v0")
-    sizes = [int(reps) for reps in args.reps.split(",")]
-    setup = f"REPS = {sizes!r}\n{SETUP}"
-    sessions = dict(re.findall(r"SESSION (\d+) (\S+)", manage(env, "shell", stdin=setup)))
-    vacuum(args.database_url)
-    script = work / "p95.lua"
-    script.write_text(P95_SCRIPT)
-
-    try:
-        with gunicorn(env, args.workers) as base:
-            compare(
-                base,
-                args,
-                script,
-                sizes=sizes,
-                sessions=sessions,
-                searches=lambda reps: {"common": COMMON, "rare": rare(reps)},
-                size_label=("event types", lambda reps: reps * TYPES_PER_REP),
-            )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

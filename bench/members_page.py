@@ -17,16 +17,7 @@ size: ratio >= 0.5; p95 within 1.5x of p95 at 1,000.
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
-
-from bench.side_by_side import P95_SCRIPT, ROOT, compare, gunicorn
+from bench.side_by_side import run
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_portal"
 COMMON = "/members/?q=an"  # a common fragment of names: many matches, a full 50-row page
@@ -35,33 +26,6 @@ COMMON = "/members/?q=an"  # a common fragment of names: many matches, a full 50
 def rare(size: int) -> str:
     """A whole email address: one person matches, somewhere in the middle of the list."""
     return f"/members/?q=person{size // 2 + 7}%40bench{size}.example"
-
-
-def environment(database_url: str, static_root: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PORTAL_ENV": "production",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "PYTHONPATH": str(ROOT),
-        "SECRET_KEY": "bench-only-" + "x" * 50,
-        "FIELD_ENCRYPTION_KEY": "m3dW0mGm0N0JtqCPWUpTfZpJqR1Gq2sXhQ7nC8yFv1w=",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/8",
-        # Plain HTTP on loopback: no redirect to HTTPS.
-        "SECURE_SSL_REDIRECT": "false",
-        "STATIC_ROOT": static_root,
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def recreate_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{name}"')
 
 
 SETUP = """
@@ -122,68 +86,15 @@ for size in SIZES:
 """
 
 
-def vacuum(database_url: str) -> None:
-    """What autovacuum does soon after a bulk load: statistics, and index-only counts."""
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as db:
-        db.execute("VACUUM ANALYZE")
-
-
-def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument(
-        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    run(
+        __doc__,
+        default_database=DEFAULT_DATABASE,
+        size_option=("--sizes", "1000,10000,100000"),
+        setup=lambda sizes: f"SIZES = {sizes!r}\n{SETUP}",
+        searches=lambda size: {"common": COMMON, "rare": rare(size)},
+        size_label=("members", lambda size: size),
     )
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install wrk")
-
-    work = Path(tempfile.mkdtemp(prefix="bench-members-"))
-    env = environment(args.database_url, str(work / "static"))
-    recreate_database(args.database_url)
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "collectstatic", "--noinput", "-v0")
-    sizes = [int(size) for size in args.sizes.split(",")]
-    setup = f"SIZES = {sizes!r}\n{SETUP}"
-    sessions = dict(re.findall(r"SESSION (\d+) (\S+)", manage(env, "shell", stdin=setup)))
-    vacuum(args.database_url)
-    script = work / "p95.lua"
-    script.write_text(P95_SCRIPT)
-
-    try:
-        with gunicorn(env, args.workers) as base:
-            compare(
-                base,
-                args,
-                script,
-                sizes=sizes,
-                sessions=sessions,
-                searches=lambda size: {"common": COMMON, "rare": rare(size)},
-                size_label=("members", lambda size: size),
-            )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

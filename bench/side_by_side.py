@@ -4,11 +4,14 @@ of ratios to the empty page measured side by side in alternating rounds."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,6 +25,56 @@ done = function(summary, latency, requests)
 end
 """
 EMPTY = "/bench/empty"
+
+
+def environment(database_url: str, static_root: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PORTAL_ENV": "production",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+        "SECRET_KEY": "bench-only-" + "x" * 50,
+        "FIELD_ENCRYPTION_KEY": "m3dW0mGm0N0JtqCPWUpTfZpJqR1Gq2sXhQ7nC8yFv1w=",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/8",
+        # Plain HTTP on loopback: no redirect to HTTPS.
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_ROOT": static_root,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def recreate_database(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        db.execute(f'CREATE DATABASE "{name}"')
+
+
+def vacuum(database_url: str) -> None:
+    """What autovacuum does soon after a bulk load: statistics, and index-only counts."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute("VACUUM ANALYZE")
+
+
+def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
 
 
 def free_port() -> int:
@@ -156,3 +209,56 @@ def compare(
             f"{shown(size):,}: {p95s[name, size] / p95s[name, first]:.2f}" for size in sizes[1:]
         )
         print(f"{name} search p95 / p95 at {shown(first):,}: {spread}")
+
+
+def run(
+    doc: str | None,
+    *,
+    default_database: str,
+    size_option: tuple[str, str],
+    setup: Callable[[list[int]], str],
+    searches: Callable[[int], dict[str, str]],
+    size_label: tuple[str, Callable[[int], int]],
+) -> None:
+    """A page benchmark's whole run: read the command line, recreate and migrate the database,
+    fill it for each size with `setup(sizes)` (a `manage.py shell` script printing
+    "SESSION <size> <session key>" per size), then compare each size's searches with the empty
+    page."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    option, default_sizes = size_option
+    parser.add_argument(option, dest="sizes", default=default_sizes)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", default_database)
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        env = environment(args.database_url, str(work / "static"))
+        recreate_database(args.database_url)
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "collectstatic", "--noinput", "-v0")
+        sizes = [int(size) for size in args.sizes.split(",")]
+        filled = manage(env, "shell", stdin=setup(sizes))
+        sessions = dict(re.findall(r"SESSION (\d+) (\S+)", filled))
+        vacuum(args.database_url)
+        script = work / "p95.lua"
+        script.write_text(P95_SCRIPT)
+        with gunicorn(env, args.workers) as base:
+            compare(
+                base,
+                args,
+                script,
+                sizes=sizes,
+                sessions=sessions,
+                searches=searches,
+                size_label=size_label,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
