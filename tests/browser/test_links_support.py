@@ -59,6 +59,9 @@ def test_support_makes_a_single_use_link_and_a_share_and_finds_both_in_the_ledge
     expect(page.locator("#messages")).to_contain_text("Connected.")
     run = SyncRun.objects.get(status=SyncRun.Status.QUEUED)
     sync_organization_task(run.organization_id, run.trigger, None, run_id=run.pk)
+    # The home page polls the sync's progress until it sees the end; leaving while a poll is
+    # in flight would abort it.
+    expect(page.locator(".sync-progress .message-success")).to_contain_text("Synced with Calendly")
 
     # An admin gives the support role to someone who has never signed in.
     agent = sandbox.plain_users[0]

@@ -36,6 +36,9 @@ def test_an_admin_finds_a_member_invites_someone_and_revokes_the_invitation(
     sync_organization_task(run.organization_id, run.trigger, None, run_id=run.pk)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.SUCCEEDED
+    # The home page polls the sync's progress until it sees the end; leaving while a poll is
+    # in flight would abort it.
+    expect(page.locator(".sync-progress .message-success")).to_contain_text("Synced with Calendly")
 
     page.get_by_role("navigation", name="Sections").get_by_role("link", name="Members").click()
     someone = sandbox.plain_users[0]
