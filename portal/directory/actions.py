@@ -13,8 +13,6 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest
@@ -26,6 +24,7 @@ from portal.accounts.models import Organization, User
 from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import OrganizationInvitation
+from portal.core.emails import MAX_EMAIL_LENGTH, address_problem, normalise
 from portal.core.text import storable
 from portal.directory.mirror import mirror_changed
 from portal.directory.models import Invitation, Member
@@ -34,10 +33,6 @@ log = logging.getLogger(__name__)
 
 # More than this at once is bulk work for a background job, not a form post.
 MAX_INVITES_AT_ONCE = 20
-# The longest address Calendly accepts (RFC 5321's path limit less its angle brackets).
-# Checked before any call: an address Calendly takes but nothing else can hold must never
-# reach it.
-MAX_EMAIL_LENGTH = 254
 
 
 class Outcome(StrEnum):
@@ -88,26 +83,16 @@ def parse_emails(text: str) -> tuple[list[str], list[InviteResult]]:
     valid: list[str] = []
     invalid: list[InviteResult] = []
     for raw in text.replace(",", " ").replace(";", " ").split():
-        email = raw.strip().strip("<>").lower()
+        email = normalise(raw)
         if not email or email in seen:
             continue
         seen.add(email)
-        if len(email) > MAX_EMAIL_LENGTH:
-            invalid.append(
-                InviteResult(
-                    f"{raw[:40]}…",
-                    Outcome.INVALID,
-                    f"This address is {len(email)} characters long; Calendly accepts at most "
-                    f"{MAX_EMAIL_LENGTH}. Nothing was sent for it.",
-                )
-            )
-            continue
-        try:
-            validate_email(email)
-        except ValidationError:
-            invalid.append(InviteResult(raw, Outcome.INVALID, "This is not an email address."))
-        else:
+        problem = address_problem(email)
+        if problem is None:
             valid.append(email)
+        else:
+            shown = f"{raw[:40]}…" if len(email) > MAX_EMAIL_LENGTH else raw
+            invalid.append(InviteResult(shown, Outcome.INVALID, problem))
     return valid, invalid
 
 
@@ -116,8 +101,8 @@ def invite(
 ) -> list[InviteResult]:
     if len(emails) > MAX_INVITES_AT_ONCE:
         raise ActionRefused(
-            f"At most {MAX_INVITES_AT_ONCE} invitations at once here; for more, use a bulk "
-            "invitation job."
+            f"At most {MAX_INVITES_AT_ONCE} invitations at once here; for more, use Invite "
+            "from a file."
         )
     results: list[InviteResult] = []
     to_send: list[str] = []
@@ -169,7 +154,7 @@ def _invite_one(
     except errors.CalendlyError as error:
         return InviteResult(email, Outcome.FAILED, _refused(organization, error))
     with transaction.atomic():
-        row = _store_invitation(organization, sent)
+        row = store_invitation(organization, sent)
         audit.record(
             action=audit.Action.INVITED,
             organization=organization,
@@ -182,7 +167,7 @@ def _invite_one(
     return InviteResult(email, Outcome.INVITED, "Invited; Calendly has emailed the invitation.")
 
 
-def _store_invitation(organization: Organization, sent: OrganizationInvitation) -> Invitation:
+def store_invitation(organization: Organization, sent: OrganizationInvitation) -> Invitation:
     row, _ = Invitation.objects.update_or_create(
         uri=storable(sent.uri),
         defaults={
