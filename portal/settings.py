@@ -279,6 +279,35 @@ CELERY_BEAT_SCHEDULE["links.refresh_all_shares"] = {
     "task": "links.refresh_all_shares",
     "schedule": SHARES_REFRESH_MINUTES * 60.0,
 }
+# --- Jobs (portal/jobs/engine.py) ---------------------------------------------------------
+# A worker holds an item this long; if it dies, the item is claimable again after that. Longer
+# than one item can take (Calendly's slowest answers and waits), shorter than people will wait.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 300)
+# Claims of one item before it is failed (a worker dying on it each time, or Calendly failing).
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 6)
+JOB_RETRY_BASE_SECONDS = env_int("JOB_RETRY_BASE_SECONDS", 2)
+JOB_RETRY_CAP_SECONDS = env_int("JOB_RETRY_CAP_SECONDS", 120)
+# A run works this long, then hands over to a new task: no task outlives the visibility timeout.
+JOB_SLICE_SECONDS = env_int("JOB_SLICE_SECONDS", 60)
+# Runs working on one job at once (each on a worker process); Calendly's budget is shared.
+JOB_PARALLEL_RUNS = env_int("JOB_PARALLEL_RUNS", 2)
+# A job with work due and no progress for this long is woken again by the sweeper.
+JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 90)
+JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30)
+# The longest countdown a wake-up may carry; waits beyond it live in the item rows.
+JOB_LONGEST_WAKE_DELAY = env_int("JOB_LONGEST_WAKE_DELAY", 30)
+# Previews (a file read but not started) are kept this long.
+JOB_DRAFT_HOURS = 24
+if JOB_LONGEST_WAKE_DELAY * 2 > CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("JOB_LONGEST_WAKE_DELAY must be under half the visibility timeout.")
+if JOB_SLICE_SECONDS + JOB_LEASE_SECONDS > CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "JOB_SLICE_SECONDS plus JOB_LEASE_SECONDS must fit in the task time limit "
+        "(half of CELERY_VISIBILITY_TIMEOUT, less a minute)."
+    )
+if min(JOB_LEASE_SECONDS, JOB_MAX_ATTEMPTS, JOB_SLICE_SECONDS, JOB_PARALLEL_RUNS) < 1:
+    raise ImproperlyConfigured("JOB_* settings must be positive.")
+CELERY_BEAT_SCHEDULE["jobs.sweep"] = {"task": "jobs.sweep", "schedule": float(JOB_SWEEP_SECONDS)}
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)

@@ -19,5 +19,6 @@ urlpatterns = [
     path("audit/", include("portal.audit.urls")),
     path("members/", include("portal.directory.urls")),
     path("links/", include("portal.links.urls")),
+    path("jobs/", include("portal.jobs.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -13,6 +13,7 @@ from portal.directory.hygiene import hygiene
 from portal.directory.models import SyncRun
 from portal.directory.sync_views import sync_progress
 from portal.health import Check
+from portal.jobs.models import Job
 
 # Loopback callers are this machine: the container health check and `scripts/demo`.
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -69,6 +70,9 @@ def home(request: HttpRequest) -> HttpResponse:
         context["hygiene"] = hygiene(user.organization_id)
         runs = SyncRun.objects.filter(organization_id=user.organization_id)
         context["last_sync"] = runs.filter(finished_at__isnull=False).first()
+        context["open_jobs"] = list(
+            Job.objects.filter(organization_id=user.organization_id, state__in=Job.OPEN_STATES)[:10]
+        )
         active = runs.filter(status__in=SyncRun.ACTIVE).first()
         if active is not None:
             # The same progress the Refresh button shows, polling until the run ends.

@@ -73,6 +73,18 @@ def test_the_accounts_app_imports_nothing_from_the_directory() -> None:
     assert offenders == {}
 
 
+def test_the_job_engine_imports_no_feature_app() -> None:
+    # Feature apps describe their kinds of job to the engine (portal.jobs.kinds.register);
+    # the engine knows none of them, so every later kind fits without touching it.
+    offenders = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules(PORTAL / "jobs")
+        for app in ("portal.directory", "portal.links", "portal.webhooks")
+        if (lines := imports_of(path, app))
+    }
+    assert offenders == {}
+
+
 def test_the_sync_does_not_import_its_tasks() -> None:
     # tasks.py imports sync.py and hands syncs to workers; the reverse made a cycle.
     assert imports_of(PORTAL / "directory" / "sync.py", "portal.directory.tasks") == []
@@ -110,6 +122,11 @@ IMPORTS_IN_FUNCTIONS = {
         "worker's heartbeat bootstep runs after, when settings and models can be used"
     ),
     ("portal/celery.py", "stop"): "the same bootstep",
+    ("portal/directory/apps.py", "ready"): (
+        "Django's place for an app to register with another once models are loaded: the "
+        "directory tells the job engine about bulk invitations, and the engine imports no "
+        "feature app"
+    ),
     ("portal/settings.py", "_fernet_key"): (
         "settings load before everything else; cryptography is only needed the one time a "
         "demo key is generated"

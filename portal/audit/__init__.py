@@ -64,6 +64,16 @@ class Action(TextChoices):
     SHARE_DELETED = "links.share_deleted", "Deleted a customized share"
     SHARES_REFRESHED = "links.shares_refreshed", "Refreshed shares from Calendly"
     LEDGER_EXPORTED = "links.ledger_exported", "Exported the link ledger"
+    JOB_STARTED = "jobs.started", "Started a background job"
+    JOB_PAUSED = "jobs.paused", "Paused a background job"
+    JOB_RESUMED = "jobs.resumed", "Resumed a background job"
+    JOB_CANCELLED = "jobs.cancelled", "Cancelled a background job"
+    JOB_RETRIED = "jobs.retried", "Retried a job's failed items"
+    JOB_FINISHED = "jobs.finished", "A background job finished"
+    JOB_ITEM_FAILED = "jobs.item_failed", "A job item failed"
+    JOB_ITEM_SKIPPED = "jobs.item_skipped", "A job item was skipped"
+    JOB_DISCARDED = "jobs.discarded", "Discarded a job's preview"
+    JOB_RESULTS_EXPORTED = "jobs.results_exported", "Downloaded a job's results"
 
 
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -15,7 +15,7 @@ class InviteForm(forms.Form):
         error_messages={
             "required": "Type at least one email address to invite.",
             "max_length": (
-                "That is more text than 20 addresses; for more, use a bulk invitation job."
+                "That is more text than 20 addresses; for more, use Invite from a file."
             ),
         },
     )

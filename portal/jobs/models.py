@@ -51,3 +51,135 @@ class Probe(models.Model):
 
     def __str__(self) -> str:
         return f"probe {self.pk}"
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def visible(self) -> JobQuerySet:
+        """Jobs a person can see: drafts (a preview not yet started) are their author's only."""
+        return self.exclude(state=Job.State.DRAFT)
+
+
+class Job(models.Model):
+    """A piece of bulk work, as rows: this one and one `JobItem` per thing to do.
+
+    The rows are the truth. Celery only carries wake-ups ("look at job 42"), so a lost or
+    repeated message, a dead worker or a Redis restart costs time, never an item.
+    """
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Preview, not started"
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Finished"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+    OPEN_STATES = (State.QUEUED, State.RUNNING, State.PAUSED)
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=64)
+    # What the list shows ("Invite 1,000 people from team.csv"); text: file names are any length.
+    label = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # Who started it, kept as text so the page still says so after the person is gone, and for
+    # jobs a command started ("manage.py bulk_invite").
+    created_by_label = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    # Why it is paused, in words, when the portal paused it (no seats left, connection broken).
+    state_reason = models.TextField(blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+
+    # Counts kept in the same transaction as each item's outcome, so a page reads one row.
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Last time a worker finished an item or looked for work; the sweeper wakes jobs whose
+    # work is due and whose progress stopped (a lost wake-up, a worker killed mid-batch).
+    progressed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "state"], name="jobs_org_state")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.skipped
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.finished)
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.finished / self.total)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class JobItem(models.Model):
+    """One thing a job does (an address to invite, a person to remove).
+
+    pending -> in flight (leased to one worker until `lease_until`) -> done / failed / skipped.
+    A lease that runs out goes back to work: its worker died or stalled, and `attempts` counts
+    every claim, so an item that kills its worker every time is failed, not retried forever.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        IN_FLIGHT = "in_flight", "In progress"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    FINAL_STATES = (State.DONE, State.FAILED, State.SKIPPED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    # What the item is about (an address, a member URI): unique in its job, so a job never
+    # holds the same work twice.
+    key = models.TextField()
+    # Where it came from (the file's line) and anything else its kind needs.
+    source = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # A fresh value per claim: only the claim holding it may finish the item.
+    lease_token = models.CharField(max_length=64, blank=True)
+    # The outcome in one word ("invited", "already_member") and in words for a person.
+    outcome = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+    # What Calendly answered (the invitation's URI), for the results CSV.
+    result = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "key"], name="jobs_item_unique_key"),
+        ]
+        indexes = [
+            # What claiming reads: a job's due items in order.
+            models.Index(fields=["job", "state", "position"], name="jobs_item_claim"),
+            # The rate over the last minute on the job's page.
+            models.Index(fields=["job", "finished_at"], name="jobs_item_finished"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -94,7 +94,20 @@ def decline_invitation(sb: Sandbox, req: Request) -> Response:
     return Response.empty()
 
 
+def invitations_sent(sb: Sandbox, req: Request) -> Response:
+    """Invitations created per address, and duplicates refused: how bulk jobs are judged."""
+    with sb.lock:
+        return Response.json(
+            200,
+            {
+                "sent": dict(sb.invitations_sent),
+                "duplicates_refused": dict(sb.duplicate_invitations_refused),
+            },
+        )
+
+
 CONTROL_ROUTES = [
+    Route("GET", "/_sandbox/invitations/sent", invitations_sent, kind="control"),
     Route("GET", "/_sandbox/requests", get_requests, kind="control"),
     Route("DELETE", "/_sandbox/requests", reset_requests, kind="control"),
     Route("GET", "/_sandbox/info", get_info, kind="control"),

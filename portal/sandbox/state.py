@@ -446,6 +446,10 @@ class Sandbox:
         self.membership_order: dict[str, list[str]] = {}
         self.membership_of: dict[str, str] = {}
         self.invitations: dict[str, Invitation] = {}
+        # Per address (lower case): invitations created, and creations refused because one was
+        # pending. What bulk jobs are judged by: every address invited once, none twice.
+        self.invitations_sent: Counter[str] = Counter()
+        self.duplicate_invitations_refused: Counter[str] = Counter()
         self.groups: dict[str, Group] = {}
         self.group_relationships: dict[str, GroupRelationship] = {}
         self.teams: dict[str, Team] = {}

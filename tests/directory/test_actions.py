@@ -402,7 +402,7 @@ def test_more_text_than_an_invitation_form_holds_is_refused_whole(connected: Con
 
     response = connected.client.post("/members/invite", {"emails": pasted}, follow=True)
 
-    assert "use a bulk invitation job" in page_messages(response)
+    assert "use Invite from a file" in page_messages(response)
     assert connected.sandbox.requests.total() == 0
 
 

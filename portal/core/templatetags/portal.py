@@ -42,3 +42,20 @@ def moment(value: datetime | None) -> SafeString | str:
         f"{local.day} {MONTHS[local.month - 1]} {local.year}, "
         f"{TWO_DIGITS[local.hour]}:{TWO_DIGITS[local.minute]} {zone}</time>"
     )
+
+
+@register.filter
+def duration_words(seconds: float | None) -> str:
+    """A rough time left, as people say it: "under a minute", "14 minutes", "2 hours 5 minutes"."""
+    if seconds is None:
+        return ""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    hours, minutes = divmod(minutes, 60)
+    hours_words = "1 hour" if hours == 1 else f"{hours:,} hours"
+    if not minutes:
+        return hours_words
+    return f"{hours_words} {minutes} minute{'s' if minutes != 1 else ''}"

@@ -164,6 +164,7 @@ def create_invitation(sb: Sandbox, req: Request) -> Response:
         i for i in sb.invitations.values() if i.organization == org and i.status == "pending"
     ]
     if any(i.email.lower() == email.lower() for i in pending):
+        sb.duplicate_invitations_refused[email.lower()] += 1
         raise ApiError(400, "Already Invited", f"{email} has already been invited")
     seats = sb.organizations[org].seats
     if seats is not None and len(sb.org_memberships(org)) + len(pending) >= seats:
@@ -174,6 +175,7 @@ def create_invitation(sb: Sandbox, req: Request) -> Response:
     now = sb.now()
     row = Invitation(sb.new_id(), org, email, "pending", now, now, now)
     sb.invitations[row.uuid] = row
+    sb.invitations_sent[email.lower()] += 1
     sb.log_activity(org, "Invitation", "Send", req.caller.uuid, {"email": email})
     return Response.resource(render.invitation(req.base, row), 201)
 
