@@ -8,6 +8,11 @@ under it (0.97), and one bucket is shared by all workers: a GCRA schedule kept i
 that any process sets when Calendly answers 429 or reports zero remaining, so all of them stop at
 once. Celery's own `rate_limit` is per worker and cannot express this.
 
+Another integration may spend the same user's budget. So the pace also follows what is left:
+with `Remaining` requests left and `Reset` seconds to go, sends are spaced at least
+Reset / Remaining apart until the window ends, which spreads what the others leave over the
+window instead of running into a 429 before it ends. Alone, that spacing is never the slower.
+
 A limiter only says how long to wait; the client does the sleeping, so tests can fake time.
 """
 
@@ -18,7 +23,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 
@@ -69,6 +74,9 @@ class LocalRateLimiter:
         self._limit = default_limit
         self._next_slot = -math.inf
         self._paused_until = -math.inf
+        # Spacing from Remaining/Reset, and when the window it was read in ends.
+        self._spacing = 0.0
+        self._spacing_until = -math.inf
 
     @property
     def limit(self) -> int:
@@ -78,7 +86,10 @@ class LocalRateLimiter:
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot, self._paused_until)
-            self._next_slot = slot + self._period / (self._limit * self._pace)
+            interval = self._period / (self._limit * self._pace)
+            if now < self._spacing_until:
+                interval = max(interval, self._spacing)
+            self._next_slot = slot + interval
             return slot - now
 
     @property
@@ -92,6 +103,9 @@ class LocalRateLimiter:
             window = learned_window(reset)
             if window > self._learned_period:
                 self._learned_period = self._period = window
+            if remaining is not None and remaining > 0 and reset is not None and reset > 0:
+                self._spacing = time_left(reset) / (remaining * self._pace)
+                self._spacing_until = self._clock() + reset
         if remaining == 0 and reset is not None:
             self.pause(reset)
 
@@ -106,7 +120,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[1])
 local period = tonumber(redis.call('GET', KEYS[4]) or ARGV[2])
-local interval = period / (limit * tonumber(ARGV[3]))
+local interval = math.max(period / (limit * tonumber(ARGV[3])),
+                          tonumber(redis.call('GET', KEYS[5]) or 0))
 local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0),
                       tonumber(redis.call('GET', KEYS[2]) or 0))
 local tat = slot + interval
@@ -154,6 +169,7 @@ class RedisRateLimiter:
         self.paused_key = f"{base}:paused_until"
         self.limit_key = f"{base}:limit"
         self.period_key = f"{base}:period"
+        self.spacing_key = f"{base}:spacing"
         self._default_limit = default_limit
         self._period = period
         self._pace = pace
@@ -180,7 +196,13 @@ class RedisRateLimiter:
             return self._fallback.acquire()
         try:
             wait = self._acquire_script(
-                keys=[self.tat_key, self.paused_key, self.limit_key, self.period_key],
+                keys=[
+                    self.tat_key,
+                    self.paused_key,
+                    self.limit_key,
+                    self.period_key,
+                    self.spacing_key,
+                ],
                 args=[self._default_limit, self._period, self._pace],
             )
         except redis.RedisError as exc:
@@ -205,8 +227,19 @@ class RedisRateLimiter:
                 )
             except redis.RedisError as exc:
                 self._redis_failed(exc)
+        if remaining is not None and remaining > 0 and reset is not None and reset > 0:
+            self._space(time_left(reset) / (remaining * self._pace), reset)
         if remaining == 0 and reset is not None:
             self.pause(reset)
+
+    def _space(self, interval: float, seconds: float) -> None:
+        """Space sends at least `interval` apart for the `seconds` left in this window."""
+        if not self._redis_usable():
+            return
+        try:
+            self._redis.set(self.spacing_key, f"{interval:.6f}", px=max(1, int(seconds * 1000)))
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
 
     def pause(self, seconds: float) -> None:
         self._fallback.pause(seconds)
@@ -216,6 +249,12 @@ class RedisRateLimiter:
             self._pause_script(keys=[self.paused_key], args=[max(0.0, seconds)])
         except redis.RedisError as exc:
             self._redis_failed(exc)
+
+
+def time_left(reset: float) -> float:
+    """The seconds an X-RateLimit-Reset value leaves on average: Calendly rounds it up to
+    whole seconds, so taken as it is it would slow every send a little."""
+    return max(0.5, reset - 0.5) if reset >= 1 else reset
 
 
 def learned_window(reset: float | None) -> float:
@@ -243,3 +282,27 @@ def limiter_for(key: str, redis_url: str | None = None) -> RateLimiter:
         if limiter is None:
             limiter = _local_limiters[key] = LocalRateLimiter()
         return limiter
+
+
+def known_budget(key: str, redis_url: str | None = None) -> tuple[int, float] | None:
+    """The ceiling and window learned for one Calendly user (requests, seconds), or None
+    before any answer has said. Read for estimates only: a page must not wait on Redis, so
+    a failure reads as unknown."""
+    if redis_url:
+        base = f"calendly:ratelimit:{{{key}}}"
+        try:
+            client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            try:
+                values = cast(list[bytes | None], client.mget(f"{base}:limit", f"{base}:period"))
+            finally:
+                client.close()
+        except redis.RedisError:
+            return None
+        limit, period = values
+        if limit is None:
+            return None
+        return int(limit), float(period) if period is not None else PERIOD_SECONDS
+    local = _local_limiters.get(key)
+    if local is None:
+        return None
+    return local.limit, local.period

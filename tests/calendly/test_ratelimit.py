@@ -96,7 +96,9 @@ def redis_key() -> Iterator[str]:
     yield key
     client = redis.Redis.from_url(REDIS_URL)
     probe = RedisRateLimiter(client, key)
-    client.delete(probe.tat_key, probe.paused_key, probe.limit_key, probe.period_key)
+    client.delete(
+        probe.tat_key, probe.paused_key, probe.limit_key, probe.period_key, probe.spacing_key
+    )
     client.close()
 
 
