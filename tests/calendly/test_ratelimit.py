@@ -83,6 +83,41 @@ def test_zero_remaining_stops_sending_until_the_reset() -> None:
     assert limiter.acquire() == pytest.approx(25)
 
 
+def test_what_another_integration_leaves_is_spread_over_the_rest_of_the_window() -> None:
+    # Calendly says 10 of 100 are left with 10 s to go (someone else spent the rest): sending
+    # at 97 per 10 s would run out in a second and meet a 429; the pace follows what is left.
+    clock = FakeClock()
+    limiter = LocalRateLimiter(clock=clock)
+    limiter.observe(limit=100, remaining=10, reset=10)
+
+    sent = run_for(limiter, clock, 9.0)
+
+    assert 8 <= sent <= 10
+
+
+def test_alone_the_spacing_from_what_is_left_never_slows_the_pace() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(clock=clock)
+    limiter.observe(limit=100, remaining=99, reset=10)
+    for _ in range(30):
+        clock.sleep(limiter.acquire())
+    # 30 sent at 97 per 10 s; Calendly reports what a window that far along leaves.
+    limiter.observe(limit=100, remaining=69, reset=7)
+
+    assert 60 <= run_for(limiter, clock, 7.0) <= 69
+
+
+def test_the_spacing_is_shared_through_redis(redis_key: str) -> None:
+    limiter = _limiter(redis_key)
+    limiter.observe(limit=CEILING, remaining=2, reset=2)
+    first = limiter.acquire()
+    second = _limiter(redis_key).acquire()
+
+    # 2 left in 2 s (1.5 s on average, as Reset is rounded up): 0.77 s apart, not 0.1 s.
+    assert first == pytest.approx(0.0, abs=0.05)
+    assert second == pytest.approx(1.5 / (2 * 0.97), abs=0.05)
+
+
 def test_limiter_for_shares_one_local_budget_per_key() -> None:
     key = f"test-{uuid.uuid4().hex}"
     assert limiter_for(key) is limiter_for(key)
