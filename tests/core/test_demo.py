@@ -166,6 +166,33 @@ def test_demo_command_serves_the_portal_runs_background_tasks_and_stops_cleanly(
         )
         assert probe.returncode == 0, probe.stdout + probe.stderr
         assert "completed by demo@" in probe.stdout
+
+        # A bulk invitation job, queued from the shell, done by the demo's worker on SQLite.
+        addresses = Path(data_dir) / "team.csv"
+        addresses.write_text("email\n" + "".join(f"demo.hire{n}@example.com\n" for n in range(5)))
+        queued = subprocess.run(
+            [PYTHON, "manage.py", "bulk_invite", str(addresses)],
+            cwd=ROOT,
+            env=demo_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        job_id = int(queued.stdout.split()[-1])
+        job_state = (
+            "from portal.jobs.models import Job\n"
+            f"job = Job.objects.get(pk={job_id})\n"
+            "print('JOB', job.state, job.succeeded, job.failed)\n"
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            state = re.findall(r"^JOB (.*)$", django_shell(demo_env, job_state), re.M)[-1]
+            if state.startswith("done") or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert state == "done 5 0", state
     finally:
         demo.send_signal(signal.SIGINT)
         try:
