@@ -111,3 +111,27 @@ def test_every_variable_in_env_example_has_a_comment() -> None:
         if re.match(r"^#?\s*[A-Z_]+=", line):
             assert index > 0, f"no comment above {line!r}"
             assert lines[index - 1].startswith("# "), f"no comment above {line!r}"
+
+
+def test_a_wake_up_countdown_that_could_outlive_the_visibility_timeout_is_refused() -> None:
+    # Redis hands an unacknowledged message to another worker after the visibility timeout;
+    # a countdown past it would run the same wake-up again and again (celery#2599).
+    result = run_manage(
+        "check",
+        env=clean_environment(
+            **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="600", JOB_LONGEST_WAKE_DELAY="400"
+        ),
+    )
+    assert result.returncode != 0
+    assert "JOB_LONGEST_WAKE_DELAY must be under half the visibility timeout" in result.stderr
+
+
+def test_a_slice_and_lease_longer_than_a_task_may_run_are_refused() -> None:
+    result = run_manage(
+        "check",
+        env=clean_environment(
+            **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="600", JOB_SLICE_SECONDS="200"
+        ),
+    )
+    assert result.returncode != 0
+    assert "must fit in the task time limit" in result.stderr
