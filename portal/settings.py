@@ -234,8 +234,11 @@ if PORTAL_ENV == "test":
 elif REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fails open: with Redis down a page reads the database instead (portal/core/cache.py).
+            "BACKEND": "portal.core.cache.ForgivingRedisCache",
             "LOCATION": REDIS_URL,
+            # A Redis that hangs (paused, a network partition) must not hang pages with it.
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
             "KEY_PREFIX": "portal",
         }
     }

@@ -67,7 +67,9 @@ def mirror_state(organization_id: int) -> MirrorState:
         # Never changed since the cache started (or it forgot): begin a generation. add() is
         # atomic, so racing processes agree on the one that got in first.
         cache.add(_key(organization_id), uuid4().hex, KEEP_SECONDS)
-        generation = cache.get(_key(organization_id), "")
+        # With the cache down (it fails open), a generation of this read alone: nothing kept
+        # in this process can then pass for current, and every page reads the database.
+        generation = cache.get(_key(organization_id)) or f"uncached-{uuid4().hex}"
     state = _read(organization_id, generation)
     _states[organization_id] = (generation, state)
     return state
