@@ -229,6 +229,7 @@ else:
 # The cache every process shares: what one process clears (a worker's sync clearing what the
 # members pages keep) is gone for all. Redis when there is one; the demo's folder otherwise.
 # The tests keep it in each process: their database starts afresh, a shared cache would not.
+CACHES: dict[str, dict[str, Any]]
 if PORTAL_ENV == "test":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 elif REDIS_URL:
