@@ -265,7 +265,10 @@ def run_slice(
             else:
                 return SliceEnd(again=True)
     except kinds.Blocked as blocked:
-        pause(job, reason=blocked.message, actor=None, actor_label="The portal")
+        try:
+            pause(job, reason=blocked.message, actor=None, actor_label="The portal")
+        except JobRefused:
+            pass  # someone paused or cancelled it meanwhile: their word stands
         return SliceEnd()
     return _after_running_out(job)
 
