@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from portal.accounts.models import Organization, Role, User
 from portal.directory.models import Invitation, Member, SyncRun
+from portal.jobs.models import Job, JobItem
 from portal.links.models import IssuedLink
 from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory, UserFactory
 
@@ -127,6 +129,25 @@ RULES: dict[str, Rule] = {
         args=lambda world: {"pk": share_entry(world.org).pk},
     ),
     "links:shares_refresh": Rule("POST", {"admin": 302, "support": 302, "other_org": 302}),
+    # Bulk work is the admins'; another organization's job is not found, as if it did not exist.
+    "directory:bulk_invite": Rule("GET", ADMINS_OK),
+    "jobs:list": Rule("GET", ADMINS_OK),
+    "jobs:job": Rule(
+        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+    ),
+    "jobs:results": Rule(
+        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+    ),
+    # Each action answers with the job's page (a refusal, such as resuming a running job, is a
+    # message there).
+    **{
+        f"jobs:{action}": Rule(
+            "POST",
+            {"admin": 302, "other_org": 404},
+            args=lambda world: {"pk": job_entry(world).pk},
+        )
+        for action in ("start", "pause", "resume", "cancel", "retry", "discard")
+    },
 }
 
 
@@ -152,6 +173,38 @@ def share_entry(org: Organization) -> IssuedLink:
         },
     )
     return row
+
+
+def job_entry(world: World) -> Job:
+    """A running bulk invitation with one item of each kind (done, failed, waiting), so its
+    page shows every control; the same job each time, like `share_entry`."""
+    job, created = Job.objects.get_or_create(
+        organization=world.org,
+        kind="bulk_invite",
+        label="Invite people from team.csv",
+        defaults={
+            "state": Job.State.RUNNING,
+            "created_by": world.people["admin"],
+            "total": 3,
+            "succeeded": 1,
+            "failed": 1,
+            "started_at": timezone.now(),
+            "progressed_at": timezone.now(),
+        },
+    )
+    if created:
+        for position, (key, state) in enumerate(
+            [
+                ("ada@example.com", JobItem.State.DONE),
+                ("bo@example.com", JobItem.State.FAILED),
+                ("cy@example.com", JobItem.State.PENDING),
+            ],
+            start=1,
+        ):
+            JobItem.objects.create(
+                job=job, position=position, key=key, state=state, source={"line": position + 1}
+            )
+    return job
 
 
 def served_url_names() -> set[str]:

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from hypothesis import given
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from portal.accounts.models import Connection
 from tests.sandbox_plugin import RunningSandbox
-from tests.test_access import RULES, World, make_world
+from tests.test_access import RULES, World, job_entry, make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -124,8 +125,9 @@ def catalogue(world: World) -> dict[tuple[str, str], dict[str, set[str]]]:
             parser = Forms(url)
             parser.feed(response.content.decode())
             for target, fields in parser.found.items():
+                merged = found[target]  # kept even without fields (a lone button)
                 for name, values in fields.items():
-                    found[target][name] |= values
+                    merged[name] |= values
     return found
 
 
@@ -162,6 +164,46 @@ def test_the_pages_show_the_fields_this_test_fuzzes(world: World) -> None:
         "portal_role"
         in found[("POST", reverse("accounts:set_role", kwargs={"pk": world.member.pk}))]
     )
+    assert {"q", "state"} <= set(found[("GET", reverse("jobs:list"))])
+    assert {"file", "addresses"} <= set(found[("POST", reverse("directory:bulk_invite"))])
+    job = job_entry(world)
+    for action in ("pause", "cancel", "retry"):
+        assert ("POST", reverse(f"jobs:{action}", kwargs={"pk": job.pk})) in found
+
+
+def test_no_generated_upload_or_paste_makes_the_bulk_invite_page_fail(
+    connected_world: World,
+) -> None:
+    """The upload form posts to the page it is on (a GET rule), so the sweep above sends it
+    only GETs: its POST is fuzzed here, with text in the file as well as in the paste box."""
+    world = connected_world
+    url = reverse("directory:bulk_invite")
+    fields = sorted(catalogue(world)[("POST", url)])
+    assert fields == ["addresses", "file"]
+    client = admin_client(world)
+    client.raise_request_exception = False
+
+    def post(data: dict[str, str]) -> int:
+        files = {
+            name: SimpleUploadedFile("team.csv", value.encode())
+            for name, value in data.items()
+            if name == "file"
+        }
+        rest = {name: value for name, value in data.items() if name != "file"}
+        return client.post(url, {**rest, **files}).status_code
+
+    for field in fields:
+        for value in AWKWARD:
+            answered = post({field: value})
+            assert answered in (302, 400), f"POST {url} {field}={value[:40]!r} -> {answered}"
+
+    @hypothesis_settings(max_examples=20)
+    @given(data=st.fixed_dictionaries({}, optional=dict.fromkeys(fields, VALUES)))
+    def answers_without_a_server_error(data: dict[str, str]) -> None:
+        answered = post(data)
+        assert answered in (302, 400), f"POST {url} {data!r} -> {answered}"
+
+    answers_without_a_server_error()
 
 
 @pytest.mark.parametrize("name", sorted(RULES))

@@ -133,12 +133,15 @@ def _item(
     message = address.problem or ""
     if address.problem:
         settled = DUPLICATE if address.email and address.email in seen else INVALID
-    elif address.email in members:
-        settled, message = ALREADY_MEMBER, "Already a member of the organization."
-    elif address.email in pending:
-        settled, message = ALREADY_INVITED, "Already invited; the invitation is still pending."
-    if not settled:
+    else:
+        # Every usable address, members' and invited ones too: a later row repeating one is a
+        # repeat, not "not an address".
         seen.add(address.email)
+        if address.email in members:
+            settled, message = ALREADY_MEMBER, "Already a member of the organization."
+        elif address.email in pending:
+            settled, message = ALREADY_INVITED, "Already invited; the invitation is still pending."
+    if not settled:
         return JobItem(job=job, position=position, key=address.email, source=source)
     return JobItem(
         job=job,
@@ -257,5 +260,6 @@ kinds.register(
         open=_open,
         requests_per_item=1.0,
         outcomes=OUTCOMES,
+        to_do="To invite",
     )
 )

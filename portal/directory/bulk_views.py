@@ -54,7 +54,10 @@ class BulkInviteForm(forms.Form):
 @allow(Role.ADMIN)
 @require_http_methods(["GET", "HEAD", "POST"])
 def bulk_invite(request: HtmxHttpRequest) -> HttpResponse:
-    form = BulkInviteForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, even an empty one: `request.POST or None` would leave a blank POST
+    # unbound, answered 400 without a word of why.
+    posted = request.method == "POST"
+    form = BulkInviteForm(request.POST if posted else None, request.FILES if posted else None)
     status = 200
     if request.method == "POST":
         if form.is_valid():

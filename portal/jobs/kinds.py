@@ -71,6 +71,8 @@ class Kind:
     requests_per_item: float = 1.0
     # Labels for the item outcomes this kind reports, for the results and the counts.
     outcomes: Mapping[str, str] = field(default_factory=dict)
+    # What a preview says of an item still to do.
+    to_do: str = "To do"
 
 
 _kinds: dict[str, Kind] = {}

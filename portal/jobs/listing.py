@@ -116,14 +116,17 @@ RESULT_COLUMNS = [
 
 
 def result_rows(job: Job, items: Iterable[JobItem]) -> Iterator[list[object]]:
-    labels = kinds.get(job.kind).outcomes
+    kind = kinds.get(job.kind)
+    labels = kind.outcomes
+    # In a preview every row is settled (skipped, with why) or still to do: say which.
+    to_do = kind.to_do if job.state == Job.State.DRAFT else ""
     for item in items:
         yield [
             item.source.get("line", ""),
             item.source.get("written", ""),
             item.key,
             item.get_state_display(),
-            labels.get(item.outcome, item.outcome) if item.outcome else "",
+            labels.get(item.outcome, item.outcome) if item.outcome else to_do,
             item.message,
             item.attempts,
             utc_text(item.finished_at),

@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 from pytest_django.live_server_helper import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -37,6 +45,10 @@ RECHECK_AFTER_SWAPS = (
     "document.addEventListener('htmx:afterSettle',"
     " () => document.body.removeAttribute('data-axe-checked'));"
 )
+# The check runs inside the step that follows it, so its time counts against that step's
+# wait: axe takes seconds on a long page (the links directory) while the other xdist worker
+# keeps the second core busy, and Playwright's 5 s default then fails steps that are fine.
+expect.set_options(timeout=20_000)
 
 
 @dataclass
