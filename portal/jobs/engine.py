@@ -32,6 +32,7 @@ visibility timeout); an item's wait lives in its `next_attempt_at` row.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -265,10 +266,9 @@ def run_slice(
             else:
                 return SliceEnd(again=True)
     except kinds.Blocked as blocked:
-        try:
+        # Someone paused or cancelled it meanwhile: their word stands.
+        with contextlib.suppress(JobRefused):
             pause(job, reason=blocked.message, actor=None, actor_label="The portal")
-        except JobRefused:
-            pass  # someone paused or cancelled it meanwhile: their word stands
         return SliceEnd()
     return _after_running_out(job)
 
