@@ -3,11 +3,14 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from execnet import XSpec
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -53,13 +56,19 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def calendly_is_nowhere_by_default(settings: Any) -> None:
+def calendly_is_nowhere_by_default(settings: Any) -> Iterator[None]:
     """Nothing in the suite may reach the real Calendly: tests that need Calendly point these
     settings at a sandbox themselves (after this fixture, so theirs win); the rest find a
     closed port, which answers at once (the home page and /healthz look for Calendly)."""
-    nowhere = f"http://127.0.0.1:{free_port()}"
-    settings.CALENDLY_API_URL = nowhere
-    settings.CALENDLY_AUTH_URL = nowhere
+    with socket.socket() as closed:
+        # Bound but never listening: a connection is refused at once, and the port stays ours
+        # for the whole test, so a sandbox started meanwhile by another xdist worker (or
+        # another run on this machine) cannot be handed it and answer in Calendly's place.
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        settings.CALENDLY_API_URL = nowhere
+        settings.CALENDLY_AUTH_URL = nowhere
+        yield
 
 
 # Hypothesis: the same examples on every run by default, so CI never fails on a draw that the
@@ -94,3 +103,28 @@ def no_learned_rate_limits() -> None:
             client.delete(*stale)
     finally:
         client.close()
+
+
+def redis_url_for_worker(url: str, index: int) -> str:
+    """The Redis database `index` places after the one `url` names (db 0 when it names none)."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{base + index}"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[XSpec]) -> None:
+    """Give each xdist worker its own Redis database and data folder, set in its environment
+    before it starts: Django reads both while pytest-django starts up, before any conftest
+    hook runs in the worker. Without this, the workers would share the cache (one worker's
+    mirror generation seen by the other), the Celery queues and the filesystem broker's
+    folder. gw0 keeps the database the run was given, gw1 the next one, so two runs side by
+    side (CI on 14, someone on 5) stay apart. Test databases need nothing: pytest-django
+    names them per worker (test_<name>_gw0)."""
+    redis_url = os.environ.get("REDIS_URL")
+    data_dir = Path(os.environ.get("PORTAL_DATA_DIR") or ROOT / "var")
+    # execnet names the gateways gw0, gw1, ... in the order of these specs.
+    for index, spec in enumerate(specs):
+        if redis_url:
+            spec.env["REDIS_URL"] = redis_url_for_worker(redis_url, index)
+        spec.env["PORTAL_DATA_DIR"] = str(data_dir / f"gw{index}")
