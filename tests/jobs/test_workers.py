@@ -1,0 +1,270 @@
+"""The job engine with real Celery worker processes, a real (private) Redis and the sandbox:
+workers killed mid-job, answers lost after Calendly acted, Redis stopped and started again,
+a flaky and stingy Calendly, and a job longer than an access token lives. Each test judges
+the outcome by what Calendly received: every address invited exactly once.
+
+The workers run with short engine timings (tests/jobs/workers.py): a lease lasts 5 s, a job
+with no progress for 3 s counts as stalled, beat sweeps every 2 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import override_settings
+
+from portal.accounts.models import Connection, Organization, User
+from portal.audit import Action
+from portal.audit.models import AuditEntry
+from portal.directory import bulk
+from portal.jobs import engine
+from portal.jobs.csvfile import read_text
+from portal.jobs.models import Job, JobItem
+from tests.accounts.test_connections import oauth_connection
+from tests.directory.test_actions import connect
+from tests.jobs.conftest import StartWorkers
+from tests.jobs.workers import (
+    PrivateRedis,
+    WorkerPool,
+    finished,
+    items_finished_at_least,
+    wait_for,
+    wake,
+)
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# Guards against hanging, never measurements: a loaded 2-core machine may be slow.
+JOB_TIMEOUT = 120
+# Calendly's budget is no limit at all unless a test wants one.
+UNLIMITED = (100_000, 60)
+# How long the sandbox holds an invitation it was told to answer late: inside the workers'
+# 5 s lease, so the held invitation exists before another worker may take the item over.
+FAULT_DELAY = 3.0
+
+
+def addresses(count: int) -> list[str]:
+    return [f"invitee{n}@example.org" for n in range(count)]
+
+
+def start_job(
+    organization: Organization, emails: list[str], redis: PrivateRedis, *, actor: User | None
+) -> Job:
+    """Preview and start a bulk invitation the way the page does, then wake two runs (as
+    `engine.start` would after its commit) through the workers' own Redis."""
+    preview = bulk.prepare(
+        organization=organization,
+        addresses=read_text("email\n" + "\n".join(emails)),
+        source_name="team.csv",
+        actor=actor,
+        actor_label="" if actor else "a test",
+    )
+    assert preview.to_invite == len(emails)
+    engine.start(preview.job, actor=preview.job.created_by, hand_over=False)
+    wake(redis.url, preview.job.pk, count=2)
+    return preview.job
+
+
+def run_to_the_end(job: Job, pool: WorkerPool) -> Job:
+    wait_for(finished(job.pk), JOB_TIMEOUT, "the job to finish", pool=pool, job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def assert_each_invited_once(sandbox: RunningSandbox, emails: list[str]) -> None:
+    with sandbox.lock:
+        sent = dict(sandbox.invitations_sent)
+        refused = dict(sandbox.duplicate_invitations_refused)
+    never = sorted(set(emails) - set(sent))
+    twice = sorted(email for email, times in sent.items() if times > 1)
+    assert (never[:5], twice[:5], refused) == ([], [], {}), (
+        f"{len(never)} never invited, {len(twice)} invited more than once, "
+        f"{len(refused)} refused as already invited"
+    )
+    assert set(sent) == set(emails)
+
+
+def assert_all_succeeded(job: Job, count: int) -> None:
+    assert (job.state, job.total, job.succeeded, job.failed, job.skipped) == (
+        Job.State.DONE,
+        count,
+        count,
+        0,
+        0,
+    )
+    assert not JobItem.objects.filter(job=job).exclude(state=JobItem.State.DONE).exists()
+
+
+def kill_while_an_invitation_is_in_flight(
+    sandbox: RunningSandbox, pool: WorkerPool, kill: Callable[[], object]
+) -> None:
+    """Hold the next two invitations (one from each worker) for FAULT_DELAY seconds before
+    Calendly creates them, and kill while they are held: Calendly then creates the dead
+    worker's invitation after the worker is gone, and its item is left in flight."""
+    with sandbox.lock:
+        sandbox.forced_faults.extend(["slow", "slow"])
+    wait_for(lambda: not sandbox.forced_faults, 30, "both workers to send an invitation", pool=pool)
+    kill()
+
+
+def assert_reconciled_after_the_kill(job: Job) -> None:
+    """The dead worker's item was taken over once its lease ran out, and the new attempt read
+    Calendly before sending anything."""
+    taken_over = JobItem.objects.filter(
+        job=job, attempts__gt=1, message__contains="an earlier attempt had reached Calendly"
+    )
+    assert taken_over.exists(), list(
+        JobItem.objects.filter(job=job, attempts__gt=1).values_list("key", "message")
+    )
+
+
+def test_a_pool_child_killed_mid_job_loses_and_repeats_nothing(
+    sandbox_factory: SandboxFactory, start_workers: StartWorkers, own_redis: PrivateRedis
+) -> None:
+    sandbox = sandbox_factory(rate_limit=UNLIMITED, fault_delay=FAULT_DELAY)
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = addresses(1000)
+    job = start_job(connected.org, emails, own_redis, actor=connected.admin)
+    wait_for(items_finished_at_least(job.pk, 300), JOB_TIMEOUT, "300 invitations", pool=pool)
+    killed: list[int] = []
+
+    kill_while_an_invitation_is_in_flight(sandbox, pool, lambda: killed.append(pool.kill_child(0)))
+
+    # The worker's main process notices and forks a new child; nothing else is started.
+    wait_for(lambda: pool.child_pids(0) not in ([], killed), 30, "a new pool child", pool=pool)
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 1000)
+    assert_each_invited_once(sandbox, emails)
+    assert_reconciled_after_the_kill(job)
+    assert "signal 9 (SIGKILL)" in pool.log_text(0)
+
+
+def test_a_worker_lost_with_its_children_mid_job_loses_and_repeats_nothing(
+    sandbox_factory: SandboxFactory, start_workers: StartWorkers, own_redis: PrivateRedis
+) -> None:
+    sandbox = sandbox_factory(rate_limit=UNLIMITED, fault_delay=FAULT_DELAY)
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = addresses(1000)
+    job = start_job(connected.org, emails, own_redis, actor=connected.admin)
+    # Halfway: the rest runs on one worker, since the lost worker's wake-up stays unacknowledged
+    # in Redis (until the visibility timeout) and the sweeper only wakes jobs that stopped.
+    wait_for(items_finished_at_least(job.pk, 500), JOB_TIMEOUT, "500 invitations", pool=pool)
+
+    kill_while_an_invitation_is_in_flight(sandbox, pool, lambda: pool.kill_main(0))
+    pool.restart(0)
+
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 1000)
+    assert_each_invited_once(sandbox, emails)
+    assert_reconciled_after_the_kill(job)
+
+
+def test_answers_lost_after_calendly_invited_never_lead_to_a_second_invitation(
+    sandbox_factory: SandboxFactory, start_workers: StartWorkers, own_redis: PrivateRedis
+) -> None:
+    # A fifth of the invitations are created, then the connection is closed unanswered.
+    sandbox = sandbox_factory(rate_limit=UNLIMITED, faults=0.2, fault_kinds=("drop",))
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = addresses(200)
+    job = start_job(connected.org, emails, own_redis, actor=connected.admin)
+
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 200)
+    assert_each_invited_once(sandbox, emails)
+
+
+def test_with_redis_stopped_the_page_says_delayed_and_the_job_finishes_when_it_returns(
+    sandbox_factory: SandboxFactory,
+    start_workers: StartWorkers,
+    own_redis: PrivateRedis,
+    settings: object,
+) -> None:
+    # A budget of 20 requests a second stretches 200 invitations over about 10 s.
+    sandbox = sandbox_factory(rate_limit=(20, 1))
+    connected = connect(sandbox)
+    settings.JOB_STALL_SECONDS = 3  # type: ignore[attr-defined]
+    # The page reads Calendly's budget from the workers' Redis, which is about to go away.
+    settings.REDIS_URL = own_redis.url  # type: ignore[attr-defined]
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = addresses(200)
+    job = start_job(connected.org, emails, own_redis, actor=connected.admin)
+    wait_for(items_finished_at_least(job.pk, 40), JOB_TIMEOUT, "40 invitations", pool=pool)
+
+    own_redis.stop()
+
+    def page_says_delayed() -> bool:
+        page = connected.client.get(f"/jobs/{job.pk}")
+        assert page.status_code == 200
+        return "Delayed" in page.content.decode()
+
+    with override_settings(CALENDLY_API_URL=sandbox.url, CALENDLY_AUTH_URL=sandbox.url):
+        wait_for(page_says_delayed, 60, "the job's page to say Delayed", pool=pool, job_id=job.pk)
+    job.refresh_from_db()
+    stalled_at = job.finished
+    assert job.state == Job.State.RUNNING
+    assert 0 < stalled_at < 200
+
+    own_redis.start()
+
+    # Nobody restarts a worker: they reconnect, beat's sweeper finds the stalled job.
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 200)
+    assert_each_invited_once(sandbox, emails)
+    for index in range(2):
+        assert "Connection to broker lost" in pool.log_text(index), pool.log_tail(index)
+
+
+def test_a_flaky_and_stingy_calendly_fails_no_item_and_counts_no_429_against_one(
+    sandbox_factory: SandboxFactory, start_workers: StartWorkers, own_redis: PrivateRedis
+) -> None:
+    # One API request in ten answers 500 or answers late; 30 requests every 2 seconds.
+    sandbox = sandbox_factory(
+        rate_limit=(30, 2), faults=0.1, fault_kinds=("error", "slow"), fault_delay=0.3
+    )
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = addresses(150)
+    job = start_job(connected.org, emails, own_redis, actor=connected.admin)
+
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 150)
+    assert_each_invited_once(sandbox, emails)
+    messages = JobItem.objects.filter(job=job).values_list("message", flat=True)
+    assert not [m for m in messages if "pacing" in m or "429" in m]
+    assert not AuditEntry.objects.filter(action=Action.JOB_ITEM_FAILED).exists()
+
+
+def test_a_job_that_outlives_the_access_token_renews_it_and_keeps_the_connection_healthy(
+    sandbox_factory: SandboxFactory, start_workers: StartWorkers, own_redis: PrivateRedis
+) -> None:
+    # Tokens live 2 s; 10 requests a second stretch 80 invitations over about 8 s.
+    sandbox = sandbox_factory(access_token_ttl=2, rate_limit=(10, 1), token_rate_limit=(100, 60))
+    organization = Organization.objects.create(uri=sandbox.organization_uri(sandbox.url))
+    connection = oauth_connection(sandbox, organization)
+    pool = start_workers(
+        sandbox,
+        workers=2,
+        concurrency=1,
+        extra_env={
+            "CALENDLY_CLIENT_ID": sandbox.client_id,
+            "CALENDLY_CLIENT_SECRET": sandbox.client_secret,
+        },
+    )
+    sandbox.requests.reset()
+    emails = addresses(80)
+    job = start_job(organization, emails, own_redis, actor=None)
+
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, 80)
+    assert_each_invited_once(sandbox, emails)
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.HEALTHY
+    # The job outlived several tokens: each was renewed on the way, once.
+    renewals = sandbox.requests.count("POST /oauth/token")
+    assert renewals >= 2
+    assert renewals == connection.token_version
