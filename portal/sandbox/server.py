@@ -185,6 +185,10 @@ def dispatch(sb: Sandbox, req: Request) -> tuple[Response, bool]:
             return response, False
         req.token, req.user = token, sb.users[token.user]
         headers, over = rate_headers(sb, token.user)
+        with sb.lock:
+            sb.budgeted_requests[token.value] += 1
+            if over:
+                sb.rate_limited_requests[token.value] += 1
         if over:
             response = Response.json(
                 429,
