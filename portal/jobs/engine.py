@@ -51,7 +51,7 @@ from django.utils import timezone
 from portal import audit
 from portal.calendly import errors
 from portal.jobs import kinds
-from portal.jobs.models import Job, JobItem
+from portal.jobs.models import Job, JobItem, JobRun
 from portal.jobs.wake import wake_after_commit
 
 if TYPE_CHECKING:
@@ -236,9 +236,11 @@ def run_slice(
     *,
     seconds: float | None = None,
     on_item: Callable[[Job, JobItem, str], None] | None = None,
+    run_key: str = "",
 ) -> SliceEnd:
     """Work on a job for about `seconds` (JOB_SLICE_SECONDS by default; a command waiting for
-    the job passes math.inf)."""
+    the job passes math.inf). `run_key` names the run: a Celery task passes its id, so the
+    same task handed back after its worker died takes its dead run's place."""
     deadline = time.monotonic() + (settings.JOB_SLICE_SECONDS if seconds is None else seconds)
     job = Job.objects.select_related("organization", "created_by").filter(pk=job_id).first()
     if job is None or job.state not in Job.ACTIVE_STATES:
@@ -246,6 +248,10 @@ def run_slice(
     now = timezone.now()
     if job.not_before and job.not_before > now:
         return SliceEnd(wake_in=(job.not_before - now).total_seconds())
+    run = enlist(job, run_key or secrets.token_hex(16))
+    if run is None:
+        # Enough runs are on it already (a repeated or extra wake-up): theirs is the work.
+        return SliceEnd()
     if job.state == Job.State.QUEUED:
         Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
             state=Job.State.RUNNING, started_at=now, progressed_at=now
@@ -257,6 +263,9 @@ def run_slice(
         with kind.open(job) as do_item:
             while time.monotonic() < deadline:
                 if not _still_active(job):
+                    return SliceEnd()
+                run = beat(job, run)
+                if run is None:
                     return SliceEnd()
                 item = claim(job)
                 if item is None:
@@ -270,7 +279,48 @@ def run_slice(
         with contextlib.suppress(JobRefused):
             pause(job, reason=blocked.message, actor=None, actor_label="The portal")
         return SliceEnd()
+    finally:
+        if run is not None:
+            run.delete()
     return _after_running_out(job)
+
+
+# -- runs on a job ----------------------------------------------------------------------------
+
+
+def _silent_since(now: datetime) -> datetime:
+    """A run whose last beat is older than this died: a living one claims again within a
+    lease, or the item it holds is taken from it anyway."""
+    return now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+
+
+def enlist(job: Job, key: str) -> JobRun | None:
+    """Count run `key` as working on `job`, unless JOB_PARALLEL_RUNS other living runs are on
+    it. A run by that key already there (its worker died; Celery handed the task back) is
+    taken over. The job's row is locked meanwhile, so two runs starting at once cannot both
+    take the last place."""
+    with transaction.atomic():
+        Job.objects.select_for_update().filter(pk=job.pk).values_list("pk").first()
+        now = timezone.now()
+        runs = JobRun.objects.filter(job=job)
+        mine = runs.filter(key=key).first()
+        if mine is not None:
+            mine.beat_at = now
+            mine.save(update_fields=["beat_at"])
+            return mine
+        if runs.filter(beat_at__gte=_silent_since(now)).count() >= settings.JOB_PARALLEL_RUNS:
+            return None
+        return JobRun.objects.create(job=job, key=key, started_at=now, beat_at=now)
+
+
+def beat(job: Job, run: JobRun) -> JobRun | None:
+    """Say this run lives, before each claim. A run silent for longer than a lease (a call that
+    hung, a process stopped and continued) was counted dead and maybe replaced by the sweeper:
+    it enlists again, and ends when its place was taken."""
+    if JobRun.objects.filter(pk=run.pk).update(beat_at=timezone.now()):
+        return run
+    log.warning("Job %s: a run was silent for longer than a lease and counted dead", job.pk)
+    return enlist(job, run.key)
 
 
 def _still_active(job: Job) -> bool:
@@ -556,22 +606,28 @@ def _wake_after_commit(job: Job, *, parallel: bool = False) -> None:
 # -- the sweeper ------------------------------------------------------------------------------
 
 
-def stalled_jobs(now: datetime | None = None) -> list[int]:
-    """Jobs with work due and no progress for JOB_STALL_SECONDS: their wake-up was lost, or
-    the worker holding their items died. Also jobs whose start time has come."""
+def runs_wanted(now: datetime | None = None) -> dict[int, int]:
+    """Jobs short of runs, each with how many runs to wake: a job with work due and fewer than
+    JOB_PARALLEL_RUNS living runs (a worker died with its run, a wake-up was lost, Redis was
+    down), or whose start time has come. Each job at most once per JOB_STALL_SECONDS, so
+    wake-ups waiting behind other work do not pile up; extra ones end at once (`enlist`).
+    Forgets the runs that died."""
     now = now or timezone.now()
+    JobRun.objects.filter(beat_at__lt=_silent_since(now)).delete()
     quiet = now - timedelta(seconds=settings.JOB_STALL_SECONDS)
     due_items = JobItem.objects.filter(_claimable(now))
     candidates = (
         Job.objects.filter(state__in=Job.ACTIVE_STATES)
-        .filter(Q(progressed_at__isnull=True) | Q(progressed_at__lt=quiet))
+        .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=quiet))
         .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
     )
-    stalled: list[int] = []
+    wanted: dict[int, int] = {}
     for job_id in candidates.values_list("pk", flat=True):
-        if due_items.filter(job_id=job_id).exists():
-            stalled.append(job_id)
-    return stalled
+        short = settings.JOB_PARALLEL_RUNS - JobRun.objects.filter(job_id=job_id).count()
+        if short > 0 and due_items.filter(job_id=job_id).exists():
+            wanted[job_id] = short
+    Job.objects.filter(pk__in=wanted).update(swept_at=now)
+    return wanted
 
 
 def forget_old_drafts(now: datetime | None = None) -> int:

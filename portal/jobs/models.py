@@ -105,6 +105,9 @@ class Job(models.Model):
     # Last time a worker finished an item or looked for work; the sweeper wakes jobs whose
     # work is due and whose progress stopped (a lost wake-up, a worker killed mid-batch).
     progressed_at = models.DateTimeField(null=True, blank=True)
+    # Last time the sweeper woke it: it wakes a job short of runs at most once per
+    # JOB_STALL_SECONDS, so wake-ups waiting behind other work do not pile up.
+    swept_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -183,3 +186,26 @@ class JobItem(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class JobRun(models.Model):
+    """A run working on a job now: one per Celery task (or `bulk_invite --wait`) between its
+    start and its end, its `beat_at` renewed at every claim.
+
+    What the sweeper counts to keep JOB_PARALLEL_RUNS runs on a job: a run whose beat is older
+    than a lease died with its worker (kill -9, a machine lost), since a living run claims
+    again within one lease or its item is taken from it anyway. Without this, a job whose
+    worker died would go on with fewer runs until the broker's visibility timeout hands the
+    dead run's wake-up back (an hour)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # The Celery task's id (a command's run: a random one). Text: a task id is any length.
+    key = models.TextField()
+    started_at = models.DateTimeField(default=timezone.now)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "beat_at"], name="jobs_run_beat")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of job {self.job_id}"

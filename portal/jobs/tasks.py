@@ -11,7 +11,6 @@ import logging
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from django.conf import settings
 from django.utils import timezone
 
 from portal.jobs import engine
@@ -30,10 +29,10 @@ def complete_probe(self: DjangoTask[[int], None], probe_id: int) -> None:
     )
 
 
-@shared_task(base=DjangoTask, name=RUN_TASK)
-def run_job(job_id: int) -> None:
+@shared_task(bind=True, base=DjangoTask, name=RUN_TASK)
+def run_job(self: DjangoTask[[int], None], job_id: int) -> None:
     """One slice of a job; hands over to the next slice rather than running for hours."""
-    end = engine.run_slice(job_id)
+    end = engine.run_slice(job_id, run_key=self.request.id or "")
     if end.again:
         wake(job_id)
     elif end.wake_in is not None:
@@ -42,11 +41,11 @@ def run_job(job_id: int) -> None:
 
 @shared_task(base=DjangoTask, name="jobs.sweep")
 def sweep() -> int:
-    """Beat's safety net: wake jobs whose progress stopped with work due, and drop old
-    previews. Returns how many jobs it woke."""
-    stalled = engine.stalled_jobs()
-    for job_id in stalled:
-        log.info("Job %s has work due and no progress; waking it", job_id)
-        wake(job_id, count=settings.JOB_PARALLEL_RUNS)
+    """Beat's safety net: wake jobs short of runs (a worker died with its run, a wake-up was
+    lost) with work due, and drop old previews. Returns how many runs it woke."""
+    wanted = engine.runs_wanted()
+    for job_id, runs in wanted.items():
+        log.info("Job %s has work due and %s run(s) short; waking them", job_id, runs)
+        wake(job_id, count=runs)
     engine.forget_old_drafts()
-    return len(stalled)
+    return sum(wanted.values())

@@ -33,7 +33,7 @@ from portal.audit.models import AuditEntry
 from portal.directory import bulk
 from portal.directory.models import Member
 from portal.jobs import engine, tasks
-from portal.jobs.models import Job, JobItem
+from portal.jobs.models import Job, JobItem, JobRun
 from portal.jobs.wake import wake
 from tests.directory.test_actions import Connected, connect, page_messages
 from tests.factories import OrganizationFactory, UserFactory
@@ -605,20 +605,54 @@ def a_job(org: Organization, state: str, *, quiet_for: timedelta, item: str = ""
     return job
 
 
-def test_the_sweeper_wakes_a_running_job_that_stopped_progressing_and_forgets_old_drafts() -> None:
+def runs_on(job: Job, *, living: int = 0, dead: int = 0) -> None:
+    """Runs working on `job`: living ones beat just now, dead ones last beat over a lease ago."""
+    long_ago = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 5)
+    for n in range(living):
+        JobRun.objects.create(job=job, key=f"living-{n}")
+    for n in range(dead):
+        JobRun.objects.create(job=job, key=f"dead-{n}", started_at=long_ago, beat_at=long_ago)
+
+
+def test_the_sweeper_wakes_jobs_short_of_runs_and_forgets_old_drafts(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.JOB_PARALLEL_RUNS = 2
+    woken: list[int] = []  # a job id per run woken
+
+    def record(job_id: int, *, count: int = 1, countdown: float | None = None) -> bool:
+        woken.extend([job_id] * count)
+        return True
+
+    monkeypatch.setattr(tasks, "wake", record)
     org = OrganizationFactory()
     quiet = timedelta(seconds=settings.JOB_STALL_SECONDS + 30)
-    stalled = a_job(org, Job.State.RUNNING, quiet_for=quiet)
-    a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=1))  # busy: not stalled
-    a_job(org, Job.State.PAUSED, quiet_for=quiet)  # waits for a person, not for a worker
+    lost = a_job(org, Job.State.RUNNING, quiet_for=quiet)  # its wake-up was lost: no run
+    busy = a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=1))
+    runs_on(busy, living=2)
+    # Quiet (both runs sit in slow calls) but not short of runs: waking more would only
+    # exceed JOB_PARALLEL_RUNS.
+    slow = a_job(org, Job.State.RUNNING, quiet_for=quiet)
+    runs_on(slow, living=2)
+    # Making progress, but one of its two runs died with its worker.
+    halved = a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=1))
+    runs_on(halved, living=1, dead=1)
+    paused = a_job(org, Job.State.PAUSED, quiet_for=quiet)  # waits for a person, not a worker
     old_draft = a_job(org, Job.State.DRAFT, quiet_for=timedelta(hours=settings.JOB_DRAFT_HOURS + 1))
     new_draft = a_job(org, Job.State.DRAFT, quiet_for=timedelta(hours=1))
 
-    assert engine.stalled_jobs() == [stalled.pk]
-    assert tasks.sweep() == 1
+    assert tasks.sweep() == 3
 
+    assert sorted(woken) == sorted([lost.pk, lost.pk, halved.pk])
+    assert not JobRun.objects.filter(key__startswith="dead").exists()
+    assert JobRun.objects.filter(job=halved).count() == 1
+    assert paused.pk not in woken
     assert not Job.objects.filter(pk=old_draft.pk).exists()
     assert Job.objects.filter(pk=new_draft.pk).exists()
+    # Woken once: until JOB_STALL_SECONDS pass, wake-ups waiting for a worker are not repeated.
+    assert engine.runs_wanted() == {}
+    later = timezone.now() + timedelta(seconds=settings.JOB_STALL_SECONDS + 1)
+    assert engine.runs_wanted(later) == {lost.pk: 2, halved.pk: 1}
 
 
 def test_the_sweeper_ignores_a_quiet_job_whose_items_are_all_waiting_out_a_backoff() -> None:
@@ -626,7 +660,45 @@ def test_the_sweeper_ignores_a_quiet_job_whose_items_are_all_waiting_out_a_backo
     job = a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=settings.JOB_STALL_SECONDS * 2))
     JobItem.objects.filter(job=job).update(next_attempt_at=timezone.now() + timedelta(minutes=1))
 
-    assert engine.stalled_jobs() == []
+    assert engine.runs_wanted() == {}
+
+
+def test_a_run_beyond_the_parallel_runs_ends_at_once_and_a_handed_back_task_takes_its_place(
+    settings: Any,
+) -> None:
+    settings.JOB_PARALLEL_RUNS = 2
+    org = OrganizationFactory()
+    job = a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=1))
+    runs_on(job, living=2)
+
+    assert engine.run_slice(job.pk, run_key="a third") == engine.SliceEnd()
+    assert JobItem.objects.get(job=job).state == JobItem.State.PENDING  # claimed nothing
+    assert not JobRun.objects.filter(key="a third").exists()
+
+    # Celery hands a task back after its worker died: the same id takes over its run.
+    assert engine.enlist(job, "living-0") == JobRun.objects.get(key="living-0")
+    # A dead run's place is free.
+    JobRun.objects.filter(key="living-1").update(
+        beat_at=timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS + 1)
+    )
+    assert engine.enlist(job, "a third") is not None
+
+
+def test_a_run_counted_dead_enlists_again_or_ends_when_its_place_was_taken(settings: Any) -> None:
+    settings.JOB_PARALLEL_RUNS = 1
+    org = OrganizationFactory()
+    job = a_job(org, Job.State.RUNNING, quiet_for=timedelta(seconds=1))
+    run = engine.enlist(job, "slow")
+    assert run is not None
+    JobRun.objects.filter(pk=run.pk).delete()  # the sweeper counted it dead
+
+    again = engine.beat(job, run)
+    assert again is not None
+    assert again.key == "slow"
+
+    JobRun.objects.filter(pk=again.pk).delete()
+    runs_on(job, living=1)  # ... and woke a run that took its place
+    assert engine.beat(job, again) is None
 
 
 # -- the command ------------------------------------------------------------------------------
