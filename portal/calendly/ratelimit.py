@@ -9,9 +9,11 @@ that any process sets when Calendly answers 429 or reports zero remaining, so al
 once. Celery's own `rate_limit` is per worker and cannot express this.
 
 Another integration may spend the same user's budget. So the pace also follows what is left:
-with `Remaining` requests left and `Reset` seconds to go, sends are spaced at least
-Reset / Remaining apart until the window ends, which spreads what the others leave over the
-window instead of running into a 429 before it ends. Alone, that spacing is never the slower.
+every answer's `Remaining` and `Reset`, with a count of our own answers in the window, tell
+what the others spent so far; they are expected to go on at that pace, and what is left after
+their share is spread over the rest of the window (`spacing`). Without keeping their share,
+the portal would spend what is left just as they reach for it, and meet a 429 at the end of
+every window. Alone, that spacing is never the slower.
 
 A limiter only says how long to wait; the client does the sleeping, so tests can fake time.
 """
@@ -36,6 +38,12 @@ DEFAULT_LIMIT = 50
 # user's first request opens a window, so the first answer usually shows all of it).
 PERIOD_SECONDS = 60.0
 PACE = 0.97
+# Answers of ours that Calendly has counted but that have not been read yet (another worker's
+# request under way): not taken for another integration's spending.
+IN_FLIGHT = 1
+# Before this share of the window has passed, the others' pace is judged over this share, so
+# a few early requests do not read as a flood.
+EARLIEST_ESTIMATE = 0.1
 # After Redis fails, pace locally for this long before trying it again, so an outage costs one
 # connection timeout per process rather than one per request.
 REDIS_RETRY_AFTER = 30.0
@@ -77,6 +85,7 @@ class LocalRateLimiter:
         # Spacing from Remaining/Reset, and when the window it was read in ends.
         self._spacing = 0.0
         self._spacing_until = -math.inf
+        self._answers = WindowCount()
 
     @property
     def limit(self) -> int:
@@ -103,10 +112,21 @@ class LocalRateLimiter:
             window = learned_window(reset)
             if window > self._learned_period:
                 self._learned_period = self._period = window
-            if remaining is not None and remaining > 0 and reset is not None and reset > 0:
-                self._spacing = time_left(reset) / (remaining * self._pace)
-                self._spacing_until = self._clock() + reset
-        if remaining == 0 and reset is not None:
+            interval: float | None = 0.0
+            if remaining is not None and reset is not None and reset > 0:
+                now = self._clock()
+                ours = self._answers.count(now, reset, self._period)
+                interval = spacing(
+                    limit=self._limit,
+                    remaining=remaining,
+                    reset=reset,
+                    window=self._period,
+                    ours=ours,
+                    pace=self._pace,
+                )
+                if interval is not None:
+                    self._spacing, self._spacing_until = interval, now + reset
+        if interval is None and reset is not None:
             self.pause(reset)
 
     def pause(self, seconds: float) -> None:
@@ -137,6 +157,25 @@ if seen > tonumber(redis.call('GET', KEYS[1]) or 0) then
   return ARGV[1]
 end
 return redis.call('GET', KEYS[1])
+"""
+
+# Counts an answer in the current window of Calendly's budget and returns the count. The
+# window is known by when it ends (now + Reset, to a second as Reset is rounded up); an end
+# more than half a window after the one kept is a new window.
+_COUNT_ANSWER = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local reset = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local ends = now + reset
+local kept = tonumber(redis.call('GET', KEYS[1]) or 0)
+local ttl = math.ceil((reset + window) * 1000)
+if ends > kept + window / 2 then
+  redis.call('SET', KEYS[1], string.format('%.6f', ends), 'PX', ttl)
+  redis.call('SET', KEYS[2], 1, 'PX', ttl)
+  return 1
+end
+return redis.call('INCR', KEYS[2])
 """
 
 _PAUSE = """
@@ -170,6 +209,8 @@ class RedisRateLimiter:
         self.limit_key = f"{base}:limit"
         self.period_key = f"{base}:period"
         self.spacing_key = f"{base}:spacing"
+        self.window_end_key = f"{base}:window_end"
+        self.answers_key = f"{base}:answers"
         self._default_limit = default_limit
         self._period = period
         self._pace = pace
@@ -178,6 +219,7 @@ class RedisRateLimiter:
         self._acquire_script = redis_client.register_script(_ACQUIRE)
         self._learn_period_script = redis_client.register_script(_LEARN_PERIOD)
         self._pause_script = redis_client.register_script(_PAUSE)
+        self._count_script = redis_client.register_script(_COUNT_ANSWER)
         # Redis being down must slow us to per-process pacing, not stop every Calendly call.
         self._fallback = LocalRateLimiter(default_limit=default_limit, period=period, pace=pace)
         self._redis_down_until = -math.inf
@@ -227,15 +269,38 @@ class RedisRateLimiter:
                 )
             except redis.RedisError as exc:
                 self._redis_failed(exc)
-        if remaining is not None and remaining > 0 and reset is not None and reset > 0:
-            self._space(time_left(reset) / (remaining * self._pace), reset)
-        if remaining == 0 and reset is not None:
+        if remaining is None or reset is None or reset <= 0:
+            return
+        if remaining == 0:
             self.pause(reset)
+            return
+        if not self._redis_usable():
+            return
+        window = self._known_period or self._period
+        try:
+            ours = int(
+                self._count_script(
+                    keys=[self.window_end_key, self.answers_key], args=[reset, window]
+                )
+            )
+        except redis.RedisError as exc:
+            self._redis_failed(exc)
+            return
+        interval = spacing(
+            limit=self._known_limit or self._default_limit,
+            remaining=remaining,
+            reset=reset,
+            window=window,
+            ours=ours,
+            pace=self._pace,
+        )
+        if interval is None:
+            self.pause(reset)
+        else:
+            self._space(interval, reset)
 
     def _space(self, interval: float, seconds: float) -> None:
         """Space sends at least `interval` apart for the `seconds` left in this window."""
-        if not self._redis_usable():
-            return
         try:
             self._redis.set(self.spacing_key, f"{interval:.6f}", px=max(1, int(seconds * 1000)))
         except redis.RedisError as exc:
@@ -249,6 +314,44 @@ class RedisRateLimiter:
             self._pause_script(keys=[self.paused_key], args=[max(0.0, seconds)])
         except redis.RedisError as exc:
             self._redis_failed(exc)
+
+
+def spacing(
+    *, limit: int, remaining: int, reset: float, window: float, ours: int, pace: float
+) -> float | None:
+    """How far apart to space sends for the rest of this window, given an answer's Limit,
+    Remaining and Reset, the window's length and `ours`, the answers this budget has had in
+    the window (this one included); None when nothing is left that other integrations of the
+    same user will not take (stop until the reset).
+
+    What was used and is not ours the others spent; they are expected to keep their pace
+    until the window ends, and what they will need is kept for them."""
+    if remaining <= 0:
+        return None
+    left = time_left(reset)
+    others = max(0, limit - remaining - ours - IN_FLIGHT)
+    elapsed = max(window - reset + 1, window * EARLIEST_ESTIMATE)
+    mine = remaining - others / elapsed * left
+    if mine < 1:
+        return None
+    return left / (mine * pace)
+
+
+class WindowCount:
+    """Answers counted in the current window of Calendly's budget, in one process (the Redis
+    limiter keeps the same count in Redis, for every process)."""
+
+    def __init__(self) -> None:
+        self._ends = -math.inf
+        self._count = 0
+
+    def count(self, now: float, reset: float, window: float) -> int:
+        """Count one answer; return the answers in its window so far."""
+        ends = now + reset
+        if ends > self._ends + window / 2:
+            self._ends, self._count = ends, 0
+        self._count += 1
+        return self._count
 
 
 def time_left(reset: float) -> float:

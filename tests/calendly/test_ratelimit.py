@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -83,39 +84,113 @@ def test_zero_remaining_stops_sending_until_the_reset() -> None:
     assert limiter.acquire() == pytest.approx(25)
 
 
-def test_what_another_integration_leaves_is_spread_over_the_rest_of_the_window() -> None:
-    # Calendly says 10 of 100 are left with 10 s to go (someone else spent the rest): sending
-    # at 97 per 10 s would run out in a second and meet a 429; the pace follows what is left.
+class FixedWindow:
+    """A Calendly user's budget: `limit` requests per `period` from a window's first request
+    (whoever sends it), each answer saying what is left and when the window ends, rounded up."""
+
+    def __init__(self, clock: FakeClock, limit: int, period: float) -> None:
+        self.clock, self.limit, self.period = clock, limit, period
+        self.started = -math.inf
+        self.used = 0
+
+    def answer(self) -> tuple[int, int, bool]:
+        """Count one request: (remaining, reset, refused with 429)."""
+        now = self.clock.now
+        if now >= self.started + self.period:
+            self.started, self.used = now, 0
+        self.used += 1
+        reset = max(1, math.ceil(self.started + self.period - now))
+        return max(0, self.limit - self.used), reset, self.used > self.limit
+
+
+def share_budget(
+    limiter: LocalRateLimiter,
+    clock: FakeClock,
+    budget: FixedWindow,
+    *,
+    others: float,
+    seconds: float,
+) -> tuple[int, int]:
+    """We send as the limiter says (each answer taking 20 ms) while another integration of the
+    same user sends `others` requests a second, evenly, refused or not. Returns how many we
+    sent and how many of ours were answered 429."""
+    next_other = clock.now + 0.37 if others else math.inf
+    next_ours = clock.now + limiter.acquire()
+    end = clock.now + seconds
+    sent = refused = 0
+    while min(next_other, next_ours) < end:
+        if next_other <= next_ours:
+            clock.now = next_other
+            budget.answer()
+            next_other += 1 / others
+            continue
+        clock.now = next_ours
+        remaining, reset, over = budget.answer()
+        sent += 1
+        refused += over
+        limiter.observe(limit=budget.limit, remaining=remaining, reset=reset)
+        if over:
+            limiter.pause(reset)
+        next_ours = clock.now + 0.02 + limiter.acquire()
+    return sent, refused
+
+
+@pytest.mark.parametrize(("limit", "period"), [(100, 10.0), (500, 60.0)])
+@pytest.mark.parametrize("their_share", [0.1, 0.3, 0.5, 0.8])
+def test_another_integration_keeps_its_share_and_we_meet_no_429(
+    limit: int, period: float, their_share: float
+) -> None:
+    # Spending what is left as if it were all ours runs into a 429 near the end of every
+    # window, when they reach for their part: their pace so far is kept for them.
     clock = FakeClock()
-    limiter = LocalRateLimiter(clock=clock)
-    limiter.observe(limit=100, remaining=10, reset=10)
+    budget = FixedWindow(clock, limit, period)
 
-    sent = run_for(limiter, clock, 9.0)
+    sent, refused = share_budget(
+        LocalRateLimiter(clock=clock),
+        clock,
+        budget,
+        others=their_share * limit / period,
+        seconds=10 * period,
+    )
 
-    assert 8 <= sent <= 10
+    assert refused == 0
+    assert sent >= 0.9 * 10 * limit * (1 - their_share)
 
 
-def test_alone_the_spacing_from_what_is_left_never_slows_the_pace() -> None:
+def test_alone_the_pace_stays_at_the_ceiling_with_no_429() -> None:
+    clock = FakeClock()
+    budget = FixedWindow(clock, 100, 10)
+
+    sent, refused = share_budget(
+        LocalRateLimiter(clock=clock), clock, budget, others=0, seconds=100
+    )
+
+    assert refused == 0
+    assert sent >= 0.94 * 1000
+
+
+def test_someone_who_spent_the_window_leaves_us_waiting_for_the_reset() -> None:
+    # Two answered of ours, and 90 spent by someone else in the first 3 s of a 10-s window:
+    # at that pace they need what is left, so we wait for the next window.
     clock = FakeClock()
     limiter = LocalRateLimiter(clock=clock)
     limiter.observe(limit=100, remaining=99, reset=10)
-    for _ in range(30):
-        clock.sleep(limiter.acquire())
-    # 30 sent at 97 per 10 s; Calendly reports what a window that far along leaves.
-    limiter.observe(limit=100, remaining=69, reset=7)
+    clock.sleep(3)
+    limiter.observe(limit=100, remaining=8, reset=7)
 
-    assert 60 <= run_for(limiter, clock, 7.0) <= 69
+    assert limiter.acquire() == pytest.approx(7)
 
 
-def test_the_spacing_is_shared_through_redis(redis_key: str) -> None:
-    limiter = _limiter(redis_key)
-    limiter.observe(limit=CEILING, remaining=2, reset=2)
-    first = limiter.acquire()
-    second = _limiter(redis_key).acquire()
+def test_spacing_follows_what_others_leave() -> None:
+    clock = FakeClock()
+    limiter = LocalRateLimiter(clock=clock)
+    limiter.observe(limit=20, remaining=19, reset=10)
+    clock.sleep(4)
+    # 5 spent by someone else in 5 s: 5.5 more kept for them, 6.5 ours over 5.5 s.
+    limiter.observe(limit=20, remaining=12, reset=6)
+    limiter.acquire()
 
-    # 2 left in 2 s (1.5 s on average, as Reset is rounded up): 0.77 s apart, not 0.1 s.
-    assert first == pytest.approx(0.0, abs=0.05)
-    assert second == pytest.approx(1.5 / (2 * 0.97), abs=0.05)
+    assert limiter.acquire() == pytest.approx(5.5 / (6.5 * 0.97), abs=0.01)
 
 
 def test_limiter_for_shares_one_local_budget_per_key() -> None:
@@ -132,7 +207,13 @@ def redis_key() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     probe = RedisRateLimiter(client, key)
     client.delete(
-        probe.tat_key, probe.paused_key, probe.limit_key, probe.period_key, probe.spacing_key
+        probe.tat_key,
+        probe.paused_key,
+        probe.limit_key,
+        probe.period_key,
+        probe.spacing_key,
+        probe.window_end_key,
+        probe.answers_key,
     )
     client.close()
 
@@ -204,6 +285,32 @@ def test_a_pause_set_by_one_process_stops_the_other(redis_key: str) -> None:
     other.join(timeout=10)
 
     assert 50 < wait <= 60
+
+
+def test_the_spacing_is_shared_through_redis(redis_key: str) -> None:
+    limiter = _limiter(redis_key)
+    limiter.observe(limit=CEILING, remaining=19, reset=10)
+    # Another process of ours reads the next answer: the count of our answers is shared too.
+    _limiter(redis_key).observe(limit=CEILING, remaining=12, reset=6)
+    first = limiter.acquire()
+    second = _limiter(redis_key).acquire()
+
+    # 5 spent by someone else; 6.5 of the 12 left are ours over 5.5 s: 0.87 s apart, not 0.5 s.
+    assert first == pytest.approx(0.0, abs=0.05)
+    assert second == pytest.approx(5.5 / (6.5 * 0.97), abs=0.05)
+
+
+def test_a_window_count_kept_in_redis_starts_again_with_the_next_window(redis_key: str) -> None:
+    limiter = _limiter(redis_key)
+    limiter.observe(limit=CEILING, remaining=19, reset=10)
+    limiter.observe(limit=CEILING, remaining=18, reset=10)
+    client = redis.Redis.from_url(REDIS_URL)
+    assert int(client.get(limiter.answers_key) or 0) == 2
+    # Calendly's next window: its end is a whole window later than the kept one.
+    client.set(limiter.window_end_key, "1.0")
+    limiter.observe(limit=CEILING, remaining=19, reset=10)
+
+    assert int(client.get(limiter.answers_key) or 0) == 1
 
 
 def test_the_learned_ceiling_is_shared_through_redis(redis_key: str) -> None:
