@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ from portal.accounts.commands import organizations_for
 from portal.directory import bulk
 from portal.jobs import engine
 from portal.jobs.csvfile import CsvRefused, read_addresses
+from portal.jobs.foreground import run_here
 from portal.jobs.models import Job, JobItem
 
 
@@ -100,31 +99,13 @@ class Command(BaseCommand):
 
     def _run_here(self, job: Job) -> None:
         """The workers' code path, in this process, until the job is done."""
-        last_report = 0.0
-
-        def report(job: Job, item: JobItem, outcome: str) -> None:
-            nonlocal last_report
-            if time.monotonic() - last_report >= 2:
-                last_report = time.monotonic()
-                job.refresh_from_db()
-                self.stderr.write(f"{job.finished:,} of {job.total:,} finished")
-
-        while True:
-            end = engine.run_slice(job.pk, seconds=math.inf, on_item=report)
-            job.refresh_from_db()
-            if end.done or not job.is_open:
-                break
-            if job.state == Job.State.PAUSED:
-                # Blocked (no seats, connection broken): the reason says what to fix.
-                raise CommandError(
-                    f"Job {job.pk} is paused: {job.state_reason} Resume it on its page, or "
-                    "run this command again after fixing the cause."
-                )
-            if end.wake_in is not None:
-                time.sleep(min(end.wake_in, 5.0))
-            else:
-                # Items held by another process (a worker): wait for it, or for their leases.
-                time.sleep(1.0)
+        job = run_here(job, say=self.stderr.write)
+        if job.state == Job.State.PAUSED:
+            # Blocked (no seats, connection broken): the reason says what to fix.
+            raise CommandError(
+                f"Job {job.pk} is paused: {job.state_reason} Resume it on its page, or "
+                "run this command again after fixing the cause."
+            )
         self.stdout.write(
             f"Job {job.pk} {job.get_state_display().lower()}: {job.succeeded:,} invited, "
             f"{job.failed:,} failed, {job.skipped:,} skipped."
