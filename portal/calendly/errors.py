@@ -129,6 +129,16 @@ class ScimManaged(PermissionDenied):
     made any other way."""
 
 
+class CannotRemoveOwner(PermissionDenied):
+    """403 "You can not change owner role": the owner cannot be removed (or demoted); ownership
+    is transferred in Calendly's admin center first."""
+
+
+class CannotRemoveSelf(PermissionDenied):
+    """403 "You can not remove yourself from organization": the connected account tried to
+    remove its own membership."""
+
+
 class UpgradeRequired(PermissionDenied):
     """403 "Please upgrade ...": the organization's plan does not include this; `plan` is what
     Calendly asks for ("Enterprise", "a paid Calendly account", "Professional", ...)."""
@@ -274,9 +284,12 @@ _BAD_REQUEST_BY_MESSAGE: Sequence[tuple[re.Pattern[str], type[BadRequest]]] = (
 # "You cannot perform this action for an organization with SCIM enabled.", "You already sent
 # all the invitations you're allotted based upon the number of seats purchased ...", "... allotted
 # to you with a trial account.", "Please upgrade your Calendly account to Enterprise.",
-# "Please upgrade to a paid Calendly account." (older: "... to Professional", "... to Standard").
+# "Please upgrade to a paid Calendly account." (older: "... to Professional", "... to Standard"),
+# "You can not change owner role", "You can not remove yourself from organization".
 _PERMISSION_DENIED_BY_MESSAGE: Sequence[tuple[re.Pattern[str], type[PermissionDenied]]] = (
     (re.compile(r"\bSCIM\b", re.IGNORECASE), ScimManaged),
+    (re.compile(r"\bowner role\b", re.IGNORECASE), CannotRemoveOwner),
+    (re.compile(r"\bremove yourself\b", re.IGNORECASE), CannotRemoveSelf),
     (re.compile(r"\ballotted\b|\bseats\b", re.IGNORECASE), SeatsExhausted),
     (re.compile(r"\bplease upgrade\b", re.IGNORECASE), UpgradeRequired),
 )
@@ -462,6 +475,22 @@ def _(error: PermissionDenied, doing: _Doing) -> str:
     return (
         f"Calendly refused {doing.it}: the connected account is not allowed to do it "
         f"({_said(error)}). An owner or admin may need to connect with their own account."
+    )
+
+
+@_words.register
+def _(error: CannotRemoveOwner, doing: _Doing) -> str:
+    return (
+        f"Calendly refused {doing.it}: this person owns the organization, and the owner cannot "
+        "be removed. Transfer ownership in Calendly's admin center first."
+    )
+
+
+@_words.register
+def _(error: CannotRemoveSelf, doing: _Doing) -> str:
+    return (
+        f"Calendly refused {doing.it}: the portal is connected as this person, and nobody can "
+        "remove themselves. Connect the portal as another admin first."
     )
 
 

@@ -75,6 +75,8 @@ def test_only_a_race_condition_among_the_400s_is_worth_trying_again() -> None:
         ("Please upgrade to a paid Calendly account.", errors.UpgradeRequired),
         ("You do not have permission", errors.PermissionDenied),
         ("This user is not in your organization", errors.PermissionDenied),
+        ("You can not change owner role", errors.CannotRemoveOwner),
+        ("You can not remove yourself from organization", errors.CannotRemoveSelf),
     ],
 )
 def test_a_403_is_told_apart_by_its_message(
@@ -321,3 +323,14 @@ def test_the_sign_in_services_refusals_say_what_to_do() -> None:
     assert explain(client).endswith("need to check its client id and secret.")
     limited = error_from_oauth_response(429, {}, retry_after=60)
     assert explain(limited).endswith("Try again in a minute.")
+
+
+def test_the_owner_and_the_connected_account_cannot_be_removed_and_say_what_to_do() -> None:
+    owner = explain(refused("You can not change owner role"), doing="offboarding ana@example.com")
+    assert owner == (
+        "Calendly refused offboarding ana@example.com: this person owns the organization, and "
+        "the owner cannot be removed. Transfer ownership in Calendly's admin center first."
+    )
+    assert "Connect the portal as another admin first." in explain(
+        refused("You can not remove yourself from organization")
+    )
