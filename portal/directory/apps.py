@@ -7,5 +7,5 @@ class DirectoryConfig(AppConfig):
     verbose_name = "Organization directory"
 
     def ready(self) -> None:
-        # Registers the bulk invitation kind of job with the job engine.
-        from portal.directory import bulk  # noqa: F401
+        # Register the bulk invitation and offboarding kinds of job with the job engine.
+        from portal.directory import bulk, offboarding  # noqa: F401

@@ -450,6 +450,10 @@ class Sandbox:
         # pending. What bulk jobs are judged by: every address invited once, none twice.
         self.invitations_sent: Counter[str] = Counter()
         self.duplicate_invitations_refused: Counter[str] = Counter()
+        # Per address: memberships removed and invitations revoked (offboarding is judged by
+        # these: nobody removed twice, no invitation revoked twice).
+        self.memberships_removed: Counter[str] = Counter()
+        self.invitations_revoked: Counter[str] = Counter()
         # Per access token: API requests counted against its user's budget, and those refused
         # with 429. Two integrations of one user share the budget; this tells their 429s apart.
         self.budgeted_requests: Counter[str] = Counter()

@@ -105,6 +105,7 @@ def delete_membership(sb: Sandbox, req: Request) -> Response:
         raise forbidden("You can not remove yourself from organization")
     email = sb.users[row.user].email
     sb.remove_membership(row)
+    sb.memberships_removed[email.lower()] += 1
     sb.log_activity(row.organization, "User", "Remove", req.caller.uuid, {"email": email})
     return Response.empty()
 
@@ -190,6 +191,7 @@ def revoke_invitation(sb: Sandbox, req: Request) -> Response:
         )
     # Calendly has no "revoked" status: a revoked invitation simply disappears (404 afterwards).
     del sb.invitations[row.uuid]
+    sb.invitations_revoked[row.email.lower()] += 1
     for rel in [r for r in sb.group_relationships.values() if r.owner == row.uuid]:
         del sb.group_relationships[rel.uuid]
     sb.log_activity(row.organization, "Invitation", "Revoke", req.caller.uuid, {"email": row.email})

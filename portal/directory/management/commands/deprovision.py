@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from portal.accounts.commands import organizations_for
+from portal.directory import offboarding
+from portal.jobs import engine
+from portal.jobs.csvfile import CsvRefused, read_text
+from portal.jobs.foreground import run_here
+from portal.jobs.models import Job, JobItem
+
+
+class Command(BaseCommand):
+    help = (
+        "Offboard people from the organization, as an offboarding job: revoke their pending "
+        "invitations and remove their membership, recorded in the audit log with "
+        f"'{offboarding.COMMAND_ACTOR}' as the one who started it. Prints a report naming every "
+        "address given, with what is left to do in Calendly by hand."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("emails", metavar="EMAIL", nargs="+", help="the people to offboard")
+        parser.add_argument(
+            "--org",
+            metavar="URI",
+            help="the Calendly organization URI (when several are connected)",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="show each person's inventory and what would happen; change nothing",
+        )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="run the job here to the end and print the report (no worker needed); without "
+            "it the job is queued for the workers and its id printed",
+        )
+
+    def handle(
+        self,
+        *args: Any,
+        emails: list[str],
+        org: str | None,
+        dry_run: bool,
+        wait: bool,
+        **options: Any,
+    ) -> None:
+        organizations = organizations_for(org)
+        if not organizations:
+            raise CommandError(
+                "No organization is connected; connect one first (manage.py connect)."
+            )
+        if len(organizations) > 1:
+            raise CommandError(
+                "Several organizations are connected; say which with --org URI: "
+                + ", ".join(o.uri for o in organizations)
+            )
+        try:
+            preview = offboarding.prepare(
+                organization=organizations[0],
+                addresses=read_text("\n".join(emails)),
+                source_name="the command line",
+                actor=None,
+                actor_label=offboarding.COMMAND_ACTOR,
+            )
+        except CsvRefused as refused:
+            raise CommandError(refused.message) from refused
+        job = preview.job
+        self._inventory(job)
+        if dry_run:
+            job.delete()
+            self.stderr.write("Dry run: nothing was changed.")
+            return
+        if not preview.to_offboard:
+            self._report(job)
+            job.delete()
+            self.stderr.write("Nobody here can be offboarded; no job was started.")
+            return
+        engine.start(job, actor=None, actor_label=offboarding.COMMAND_ACTOR, hand_over=not wait)
+        if not wait:
+            # The id alone on stdout, so scripts can take it; the rest on stderr.
+            self.stdout.write(str(job.pk))
+            self.stderr.write(
+                f"Job {job.pk} queued for the workers; follow it on its page (/jobs/{job.pk})."
+            )
+            return
+        job = run_here(job, say=self.stderr.write)
+        if job.state == Job.State.PAUSED:
+            raise CommandError(
+                f"Job {job.pk} is paused: {job.state_reason} Resume it on its page, or run "
+                "this command again after fixing the cause."
+            )
+        self._report(job)
+        self.stdout.write(
+            f"Job {job.pk} {job.get_state_display().lower()}: {job.succeeded:,} offboarded, "
+            f"{job.failed:,} failed, {job.skipped:,} skipped."
+        )
+
+    def _inventory(self, job: Job) -> None:
+        self.stderr.write("Before anything is changed, from the mirror:")
+        for item in JobItem.objects.filter(job=job).order_by("position"):
+            self.stderr.write(f"  {_who(item)}: {_holdings(item)}")
+
+    def _report(self, job: Job) -> None:
+        """One paragraph per address given, in the order given."""
+        for item in JobItem.objects.filter(job=job).order_by("position"):
+            label = offboarding.OUTCOMES.get(item.outcome, item.get_state_display())
+            self.stdout.write(f"{_who(item)}: {label}. {item.message}")
+            for step in item.result.get("to_do_in_calendly", []):
+                self.stdout.write(f"  - {step}")
+
+
+def _who(item: JobItem) -> str:
+    written = str(item.source.get("written") or item.key)
+    return written if "@" in item.key else f"line {item.source.get('line')} ({written!r})"
+
+
+def _holdings(item: JobItem) -> str:
+    if item.state == JobItem.State.SKIPPED:
+        return item.message
+    found = item.source.get("inventory") or {}
+    pending = found.get("pending_invitations", 0)
+    if "role" not in found:
+        invited = f"{pending} pending invitation(s)" if pending else "nothing known here"
+        return f"not a member in the mirror; {invited}; Calendly is checked before anything is done"
+    parts = [f"{found['name']} ({found['role']})"]
+    if found.get("event_types"):
+        parts.append("event types: " + ", ".join(found["event_types"]))
+    if found.get("pools"):
+        parts.append("hosts in pools: " + ", ".join(found["pools"]))
+    if pending:
+        parts.append(f"{pending} pending invitation(s)")
+    if found.get("links"):
+        parts.append(f"{found['links']} active link(s) handed out in their name")
+    return "; ".join(parts)

@@ -1,0 +1,414 @@
+"""Offboarding: people leave the organization as a job, each safe to do again.
+
+`prepare` turns a list of addresses into a draft job with one item per person and, from the
+mirror, an inventory of what they leave behind (their membership and role, pending
+invitations, active event types, the round robin and collective pools they host, links handed
+out in their name). Addresses that are not addresses, repeats, the owner and the person
+whose connection the portal uses are settled at once, with the reason. Starting the draft
+hands the rest to the workers, which call `offboard_one` for each person:
+
+1. revoke their pending invitations;
+2. remove their membership (Calendly refuses the owner and the connection's own user);
+3. bring the mirror up to date, end their portal access, and record each change.
+
+Idempotence: every attempt reads Calendly first (pending invitations and memberships for the
+address) and changes only what is still there, so an attempt after one that reached Calendly
+without our hearing back (a worker killed after sending) finds the work done and records it
+without a second request. Calendly answering 404 to a removal or a revocation means it is
+already gone. What Calendly's API cannot do (drop the paid seat, reassign event types, tidy
+groups) is the report's checklist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from portal import audit
+from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
+from portal.accounts.models import Connection, Organization, User
+from portal.calendly import errors
+from portal.calendly.client import CalendlyClient
+from portal.calendly.schemas import OrganizationInvitation, OrganizationMembership
+from portal.core.text import storable
+from portal.directory.mirror import mirror_changed
+from portal.directory.models import EventType, Invitation, Member
+from portal.jobs import engine, kinds
+from portal.jobs.csvfile import Address
+from portal.jobs.models import Job, JobItem
+from portal.links.models import IssuedLink
+
+KIND = "offboard"
+COMMAND_ACTOR = "manage.py deprovision"
+
+REMOVED = "removed"
+INVITATION_REVOKED = "invitation_revoked"
+NOT_IN_ORGANIZATION = "not_in_organization"
+OWNER = "owner"
+CONNECTION_USER = "connection_user"
+INVALID = "invalid"
+DUPLICATE = "duplicate"
+TO_DO = "to_offboard"
+
+OUTCOMES = {
+    REMOVED: "Removed",
+    INVITATION_REVOKED: "Invitation revoked",
+    NOT_IN_ORGANIZATION: "Not in the organization",
+    OWNER: "Owner: not removed",
+    CONNECTION_USER: "The portal's connection: not removed",
+    INVALID: "Not an address",
+    DUPLICATE: "Repeated in the list",
+    TO_DO: "To offboard",
+    "failed": "Failed",
+    "gave_up": "Failed",
+    "error": "Failed",
+    "cancelled": "Cancelled",
+}
+
+POOLS = ("round_robin", "collective")
+ADMIN_USERS = "https://calendly.com/app/admin/users"
+ADMIN_GROUPS = "https://calendly.com/app/admin/user_groups"
+ADMIN_BILLING = "https://calendly.com/app/admin/billing"
+
+
+def checklist(inventory: dict[str, Any]) -> list[str]:
+    """What is left to do by hand in Calendly after someone was removed: what its API
+    cannot do."""
+    steps = [
+        "Their paid seat is still billed: remove the seat on Calendly's Billing page "
+        f"({ADMIN_BILLING}).",
+        "Their Calendly account still exists on a free plan; deleting it is done in Calendly's "
+        f"admin center, where it is offered ({ADMIN_USERS}).",
+    ]
+    if inventory.get("event_types"):
+        steps.append(
+            "Their event types (" + ", ".join(inventory["event_types"]) + ") have no host "
+            f"now: reassign or delete them in Calendly ({ADMIN_USERS})."
+        )
+    if inventory.get("pools"):
+        steps.append(
+            "Check the pools they hosted (" + ", ".join(inventory["pools"]) + "): each must "
+            "keep enough hosts to be booked."
+        )
+    steps.append(f"Review the groups they were in, and their admins ({ADMIN_GROUPS}).")
+    return steps
+
+
+@dataclass(frozen=True)
+class Preview:
+    job: Job
+    counts: Counter[str]
+
+    @property
+    def to_offboard(self) -> int:
+        return self.counts[TO_DO]
+
+
+def prepare(
+    *,
+    organization: Organization,
+    addresses: Iterable[Address],
+    source_name: str,
+    actor: User | None,
+    actor_label: str = "",
+) -> Preview:
+    """Write a draft offboarding job for `addresses`, each item with its inventory."""
+    counts: Counter[str] = Counter()
+    seen: set[str] = set()
+    connection_user = (
+        Connection.objects.filter(organization=organization)
+        .values_list("owner_uri", flat=True)
+        .first()
+    )
+    with transaction.atomic():
+        job = Job.objects.create(
+            organization=organization,
+            kind=KIND,
+            label=f"Offboard people from {source_name}"[:500],
+            created_by=actor,
+            created_by_label=audit.describe(actor) if actor is not None else actor_label,
+            parameters={"source": source_name},
+        )
+        items: list[JobItem] = []
+        for position, address in enumerate(addresses, start=1):
+            item = _item(job, position, address, organization, seen, connection_user)
+            counts[item.outcome or TO_DO] += 1
+            items.append(item)
+        JobItem.objects.bulk_create(items)
+        job.total = len(items)
+        job.skipped = job.total - counts[TO_DO]
+        job.save(update_fields=["total", "skipped"])
+    return Preview(job=job, counts=counts)
+
+
+def _item(
+    job: Job,
+    position: int,
+    address: Address,
+    organization: Organization,
+    seen: set[str],
+    connection_user: str | None,
+) -> JobItem:
+    source: dict[str, Any] = {"line": address.line, "written": address.raw}
+
+    def settled(outcome: str, message: str, key: str) -> JobItem:
+        return JobItem(
+            job=job,
+            position=position,
+            key=key,
+            source=source,
+            state=JobItem.State.SKIPPED,
+            outcome=outcome,
+            message=message,
+        )
+
+    if address.problem:
+        outcome = DUPLICATE if address.email and address.email in seen else INVALID
+        return settled(outcome, address.problem, f"line {address.line}")
+    seen.add(address.email)
+    source["inventory"] = found = inventory(organization, address.email)
+    if found.get("role") == Member.Role.OWNER:
+        return settled(
+            OWNER,
+            f"{found['name']} owns the organization. Calendly does not let the owner be "
+            "removed; transfer ownership in Calendly's admin center first.",
+            address.email,
+        )
+    if connection_user and found.get("user_uri") == connection_user:
+        return settled(
+            CONNECTION_USER,
+            f"The portal works through {found['name']}'s connection, and Calendly does not let "
+            "anyone remove themselves. Connect the portal as another admin first.",
+            address.email,
+        )
+    return JobItem(job=job, position=position, key=address.email, source=source)
+
+
+def inventory(organization: Organization, email: str) -> dict[str, Any]:
+    """What the mirror knows this person has in the organization (JSON-ready)."""
+    member = (
+        Member.objects.current()
+        .filter(organization=organization)
+        .annotate(address=Lower("email"))
+        .filter(address=email)
+        .first()
+    )
+    pending = (
+        Invitation.objects.current()
+        .filter(organization=organization, status=Invitation.Status.PENDING)
+        .annotate(address=Lower("email"))
+        .filter(address=email)
+        .count()
+    )
+    found: dict[str, Any] = {"pending_invitations": pending}
+    if member is None:
+        return found
+    active = EventType.objects.current().filter(organization=organization, active=True)
+    found |= {
+        "name": member.name,
+        "role": member.role,
+        "user_uri": member.user_uri,
+        "event_types": sorted(
+            active.filter(profile_owner_uri=member.user_uri).values_list("name", flat=True)
+        ),
+        "pools": sorted(
+            active.filter(hosts=member, pooling_type__in=POOLS)
+            .values_list("name", flat=True)
+            .distinct()
+        ),
+        "links": IssuedLink.objects.filter(
+            organization=organization, rep=member, status=IssuedLink.Status.ACTIVE
+        ).count(),
+    }
+    return found
+
+
+# -- the workers' half ----------------------------------------------------------------------
+
+
+@contextmanager
+def _open(job: Job) -> Iterator[kinds.DoItem]:
+    try:
+        client = client_for(job.organization)
+    except ConnectionUnavailable as exc:
+        raise kinds.Blocked(errors.explain(exc)) from exc
+    with client:
+        yield partial(offboard_one, client, job)
+
+
+def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outcome:
+    organization = job.organization
+    email = item.key
+    wanted = email.casefold()
+    doing = f"offboarding {email}"
+    try:
+        revoked = 0
+        for sent in client.list_organization_invitations(
+            organization=organization.uri, email=email, status="pending"
+        ):
+            if sent.email.casefold() == wanted:
+                _revoke(client, job, sent)
+                revoked += 1
+        membership = next(
+            (
+                found
+                for found in client.list_organization_memberships(
+                    organization=organization.uri, email=email
+                )
+                if found.user.email.casefold() == wanted
+            ),
+            None,
+        )
+        if membership is None:
+            return _gone(job, item, revoked)
+        if membership.role == Member.Role.OWNER:
+            return kinds.Outcome(
+                JobItem.State.SKIPPED,
+                OWNER,
+                f"{membership.user.name} owns the organization. Calendly does not let the owner "
+                "be removed; transfer ownership in Calendly's admin center first.",
+            )
+        # A 404: removed meanwhile, and the outcome is the same.
+        with contextlib.suppress(errors.NotFound):
+            client.remove_user_from_organization(membership=membership.uri)
+    except (
+        errors.ScimManaged,
+        errors.CannotRemoveOwner,
+        errors.CannotRemoveSelf,
+        errors.InvitationAlreadyAccepted,
+    ) as error:
+        # About this person, or a rule of the organization: said, and the others go on.
+        return kinds.Outcome(
+            JobItem.State.FAILED, "failed", errors.explain(error, doing=doing, changing=True)
+        )
+    except errors.CalendlyError as error:
+        failure = engine.calendly_failure(error, doing=doing)
+        if isinstance(failure, kinds.Blocked):
+            note_failure(organization, error)
+        raise failure from error
+    return _removed(job, item, membership, revoked, "Removed from the organization.")
+
+
+def _revoke(client: CalendlyClient, job: Job, sent: OrganizationInvitation) -> None:
+    # A 404: already gone in Calendly.
+    with contextlib.suppress(errors.NotFound):
+        client.revoke_user_organization_invitation(invitation=sent.uri)
+    with transaction.atomic():
+        row = (
+            Invitation.objects.filter(uri=storable(sent.uri))
+            .filter(organization=job.organization)
+            .first()
+        )
+        if row is not None:
+            Invitation.objects.filter(pk=row.pk).update(removed_at=timezone.now())
+        audit.record(
+            action=audit.Action.INVITATION_REVOKED,
+            organization=job.organization,
+            actor=job.created_by,
+            actor_label=job.created_by_label,
+            target=row,
+            target_type="" if row is not None else "directory.invitation",
+            target_id="" if row is not None else storable(sent.uri),
+            target_label=storable(sent.email),
+            before={"email": storable(sent.email), "status": storable(sent.status)},
+            after={"job": job.pk},
+        )
+
+
+def _gone(job: Job, item: JobItem, revoked: int) -> kinds.Outcome:
+    """No membership in Calendly. Where the mirror still has one, an earlier attempt (or
+    someone in Calendly) removed it: record it. Else they were only invited, or never here."""
+    member = (
+        Member.objects.current()
+        .filter(organization=job.organization)
+        .annotate(address=Lower("email"))
+        .filter(address=item.key)
+        .first()
+    )
+    if member is not None:
+        return _removed(
+            job,
+            item,
+            None,
+            revoked,
+            "Removed from the organization; it was already done in Calendly, so nothing was "
+            "sent again.",
+            member=member,
+        )
+    if revoked:
+        return kinds.Outcome(
+            JobItem.State.DONE,
+            INVITATION_REVOKED,
+            "Not a member; the pending invitation was revoked.",
+            result={"revoked_invitations": revoked},
+        )
+    return kinds.Outcome(
+        JobItem.State.SKIPPED,
+        NOT_IN_ORGANIZATION,
+        "Not in the organization: Calendly has no membership or pending invitation for this "
+        "address.",
+    )
+
+
+def _removed(
+    job: Job,
+    item: JobItem,
+    membership: OrganizationMembership | None,
+    revoked: int,
+    message: str,
+    *,
+    member: Member | None = None,
+) -> kinds.Outcome:
+    organization = job.organization
+    if member is None and membership is not None:
+        member = Member.objects.filter(
+            organization=organization, uri=storable(membership.uri)
+        ).first()
+    user_uri = member.user_uri if member is not None else ""
+    if membership is not None:
+        user_uri = storable(membership.user.uri)
+    now = timezone.now()
+    with transaction.atomic():
+        if member is not None:
+            Member.objects.filter(pk=member.pk).update(removed_at=now)
+        if user_uri:
+            # Their portal access ends with their membership.
+            User.objects.filter(organization=organization, calendly_uri=user_uri).update(
+                is_active=False
+            )
+        mirror_changed(organization.pk)
+    found = item.source.get("inventory") or {}
+    return kinds.Outcome(
+        JobItem.State.DONE,
+        REMOVED,
+        message,
+        result={
+            "revoked_invitations": revoked,
+            "membership": membership.uri if membership is not None else (member and member.uri),
+            "to_do_in_calendly": checklist(found),
+        },
+        audit_action=audit.Action.MEMBER_REMOVED,
+        audit_target=member,
+    )
+
+
+kinds.register(
+    kinds.Kind(
+        name=KIND,
+        label="Offboarding",
+        noun="person",
+        open=_open,
+        requests_per_item=3.0,
+        outcomes=OUTCOMES,
+        to_do="To offboard",
+    )
+)

@@ -1,0 +1,338 @@
+"""Offboarding as a job, against the sandbox over real HTTP: each step, each refusal, repeats
+that change nothing twice, and the `deprovision` command's report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from io import StringIO
+
+import httpx
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from portal.accounts.models import Connection, Role
+from portal.audit import Action
+from portal.audit.models import AuditEntry
+from portal.calendly.client import CalendlyClient
+from portal.calendly.ratelimit import LocalRateLimiter
+from portal.directory import offboarding
+from portal.directory.models import Member
+from portal.jobs import engine
+from portal.jobs.csvfile import read_text
+from portal.jobs.models import Job, JobItem
+from tests.directory.test_actions import Connected, connect
+from tests.factories import UserFactory
+from tests.sandbox_plugin import RunningSandbox, SandboxFactory
+
+pytestmark = pytest.mark.django_db
+
+REMOVALS = "DELETE /organization_memberships/{uuid}"
+REVOCATIONS = "DELETE /organizations/{org_uuid}/invitations/{uuid}"
+
+
+@pytest.fixture(autouse=True)
+def calendly_is_the_sandbox(sandbox: RunningSandbox) -> Iterator[None]:
+    with override_settings(CALENDLY_API_URL=sandbox.url, CALENDLY_AUTH_URL=sandbox.url):
+        yield
+
+
+@pytest.fixture
+def connected(sandbox: RunningSandbox) -> Connected:
+    return connect(sandbox)
+
+
+def plain_members(connected: Connected, count: int) -> list[Member]:
+    people = list(
+        Member.objects.filter(organization=connected.org, role=Member.Role.USER).order_by("pk")[
+            :count
+        ]
+    )
+    assert len(people) == count
+    return people
+
+
+def invite_in_calendly(connected: Connected, email: str) -> None:
+    answer = httpx.post(
+        f"{connected.org.uri}/invitations",
+        json={"email": email},
+        headers={"Authorization": f"Bearer {connected.sandbox.owner_token}"},
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def draft(connected: Connected, *emails: str) -> offboarding.Preview:
+    return offboarding.prepare(
+        organization=connected.org,
+        addresses=read_text("\n".join(emails)),
+        source_name="a pasted list",
+        actor=connected.admin,
+    )
+
+
+def run_to_the_end(job: Job) -> Job:
+    for _ in range(50):
+        end = engine.run_slice(job.pk)
+        if end.done or (not end.again and end.wake_in is None):
+            break
+        JobItem.objects.filter(job=job, state=JobItem.State.PENDING).update(
+            next_attempt_at=timezone.now()
+        )
+    job.refresh_from_db()
+    return job
+
+
+def offboarded(connected: Connected, *emails: str) -> Job:
+    preview = draft(connected, *emails)
+    engine.start(preview.job, actor=connected.admin, hand_over=False)
+    return run_to_the_end(preview.job)
+
+
+def outcomes(job: Job) -> dict[str, tuple[str, str]]:
+    return {
+        str(item.source.get("written")): (item.outcome, item.message)
+        for item in JobItem.objects.filter(job=job)
+    }
+
+
+def test_the_preview_lists_what_each_person_leaves_and_settles_what_cannot_be_done(
+    connected: Connected,
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    owner = connected.sandbox.owner.email
+
+    preview = draft(connected, leaver.email, "not an address", leaver.email, owner, "x@example.com")
+
+    items = {item.position: item for item in JobItem.objects.filter(job=preview.job)}
+    assert preview.to_offboard == 2
+    assert items[1].state == JobItem.State.PENDING
+    assert items[1].source["inventory"]["name"] == leaver.name
+    assert items[1].source["inventory"]["role"] == "user"
+    assert "event_types" in items[1].source["inventory"]
+    assert (items[2].outcome, items[3].outcome, items[4].outcome) == (
+        offboarding.INVALID,
+        offboarding.DUPLICATE,
+        offboarding.OWNER,
+    )
+    assert "transfer ownership" in items[4].message
+    assert items[5].state == JobItem.State.PENDING
+    assert items[5].source["inventory"] == {"pending_invitations": 0}
+    # Preparing asks Calendly nothing.
+    assert connected.sandbox.requests.total() == 0
+
+
+def test_offboarding_revokes_invitations_removes_members_and_records_each(
+    connected: Connected,
+) -> None:
+    leaver, stayer = plain_members(connected, 2)
+    portal_user = UserFactory(
+        organization=connected.org, role=Role.SALES, calendly_uri=leaver.user_uri
+    )
+    invite_in_calendly(connected, "invited@example.com")
+
+    job = offboarded(connected, leaver.email, "invited@example.com", "stranger@example.com")
+
+    assert (job.state, job.succeeded, job.skipped, job.failed) == (Job.State.DONE, 2, 1, 0)
+    found = outcomes(job)
+    assert found[leaver.email][0] == offboarding.REMOVED
+    assert found["invited@example.com"][0] == offboarding.INVITATION_REVOKED
+    assert found["stranger@example.com"] == (
+        offboarding.NOT_IN_ORGANIZATION,
+        "Not in the organization: Calendly has no membership or pending invitation for this "
+        "address.",
+    )
+    sandbox = connected.sandbox
+    assert sandbox.memberships_removed == {leaver.email.lower(): 1}
+    assert sandbox.invitations_revoked == {"invited@example.com": 1}
+    leaver.refresh_from_db()
+    stayer.refresh_from_db()
+    assert leaver.removed_at is not None
+    assert stayer.removed_at is None
+    portal_user.refresh_from_db()
+    assert portal_user.is_active is False
+
+    removed = AuditEntry.objects.get(action=Action.MEMBER_REMOVED)
+    assert (removed.target_id, removed.actor_id) == (str(leaver.pk), connected.admin.pk)
+    revoked = AuditEntry.objects.get(action=Action.INVITATION_REVOKED)
+    assert revoked.target_label == "invited@example.com"
+    item = JobItem.objects.get(job=job, key=leaver.email.lower())
+    assert any("seat is still billed" in step for step in item.result["to_do_in_calendly"])
+
+
+def test_doing_a_person_again_removes_and_revokes_nothing_twice(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    invite_in_calendly(connected, "invited@example.com")
+    job = offboarded(connected, leaver.email, "invited@example.com")
+    requests = connected.sandbox.requests
+    sent = (requests.count(REMOVALS), requests.count(REVOCATIONS))
+
+    # Another attempt at each (a worker killed after Calendly acted, before it was recorded).
+    with CalendlyClient(
+        token=connected.sandbox.owner_token,
+        base_url=connected.sandbox.url,
+        limiter=LocalRateLimiter(),
+    ) as client:
+        for item in JobItem.objects.filter(job=job):
+            again = offboarding.offboard_one(client, job, item)
+            assert again.outcome == offboarding.NOT_IN_ORGANIZATION
+
+    assert (requests.count(REMOVALS), requests.count(REVOCATIONS)) == sent == (1, 1)
+    assert connected.sandbox.memberships_removed == {leaver.email.lower(): 1}
+    assert connected.sandbox.invitations_revoked == {"invited@example.com": 1}
+
+
+def test_a_removal_calendly_made_without_our_hearing_is_recorded_without_a_second(
+    connected: Connected,
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    # The membership is gone in Calendly; the mirror still has it.
+    answer = httpx.delete(
+        leaver.uri, headers={"Authorization": f"Bearer {connected.sandbox.owner_token}"}
+    )
+    assert answer.status_code == 204
+    connected.sandbox.requests.reset()
+
+    job = offboarded(connected, leaver.email)
+
+    outcome, message = outcomes(job)[leaver.email]
+    assert outcome == offboarding.REMOVED
+    assert "already done in Calendly, so nothing was sent again" in message
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+    leaver.refresh_from_db()
+    assert leaver.removed_at is not None
+    assert AuditEntry.objects.filter(
+        action=Action.MEMBER_REMOVED, target_id=str(leaver.pk)
+    ).exists()
+
+
+def test_calendly_refusing_the_owner_or_the_connected_account_is_said_and_the_rest_go_on(
+    connected: Connected,
+) -> None:
+    # The mirror is behind: it knows neither who owns the organization nor whose account the
+    # connection uses, so only Calendly refuses.
+    leaver = plain_members(connected, 1)[0]
+    owner = connected.member(connected.sandbox.owner.email)
+    Member.objects.filter(pk=owner.pk).update(role=Member.Role.USER)
+    admin_account = connected.sandbox.admins[0]
+    Connection.objects.filter(organization=connected.org).update(
+        access_token=connected.sandbox.issue_pat(admin_account.uuid), owner_uri=""
+    )
+
+    job = offboarded(connected, owner.email, admin_account.email, leaver.email)
+
+    assert job.state == Job.State.DONE
+    found = outcomes(job)
+    assert found[owner.email][0] == offboarding.OWNER
+    assert found[admin_account.email] == (
+        "failed",
+        f"Calendly refused offboarding {admin_account.email.lower()}: the portal is connected "
+        "as this person, and nobody can remove themselves. Connect the portal as another admin "
+        "first.",
+    )
+    assert found[leaver.email][0] == offboarding.REMOVED
+    assert connected.sandbox.memberships_removed == {leaver.email.lower(): 1}
+
+
+def test_the_connected_account_known_to_the_mirror_is_settled_before_calendly_is_asked(
+    connected: Connected,
+) -> None:
+    admin_member = connected.member(connected.sandbox.admins[0].email)
+    Connection.objects.filter(organization=connected.org).update(owner_uri=admin_member.user_uri)
+
+    preview = draft(connected, admin_member.email)
+
+    item = JobItem.objects.get(job=preview.job)
+    assert item.outcome == offboarding.CONNECTION_USER
+    assert "Connect the portal as another admin first." in item.message
+    assert preview.to_offboard == 0
+
+
+def test_a_scim_managed_organization_fails_each_person_in_words_and_carries_on(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    sandbox = sandbox_factory(scim=True)
+    with override_settings(CALENDLY_API_URL=sandbox.url):
+        connected = connect(sandbox)
+        first, second = plain_members(connected, 2)
+        job = offboarded(connected, first.email, second.email)
+
+    assert (job.state, job.failed, job.succeeded) == (Job.State.DONE, 2, 0)
+    for outcome, message in outcomes(job).values():
+        assert outcome == "failed"
+        assert "manages its members through SCIM" in message
+    assert Member.objects.current().filter(pk__in=[first.pk, second.pk]).count() == 2
+    assert not AuditEntry.objects.filter(action=Action.MEMBER_REMOVED).exists()
+
+
+def test_the_command_waits_and_reports_on_every_address_given(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    out, err = StringIO(), StringIO()
+
+    call_command(
+        "deprovision",
+        leaver.email,
+        "stranger@example.com",
+        "nonsense",
+        connected.sandbox.owner.email,
+        "--wait",
+        stdout=out,
+        stderr=err,
+    )
+
+    report = out.getvalue()
+    assert f"{leaver.email}: Removed. Removed from the organization." in report
+    assert "  - Their paid seat is still billed" in report
+    assert "stranger@example.com: Not in the organization." in report
+    assert "line 3 ('nonsense'): Not an address." in report
+    assert f"{connected.sandbox.owner.email}: Owner: not removed." in report
+    assert "1 offboarded, 0 failed, 3 skipped." in report
+    assert f"{leaver.name} (user)" in err.getvalue()
+    entry = AuditEntry.objects.get(action=Action.MEMBER_REMOVED)
+    assert entry.actor_id is None
+    assert entry.actor_label == offboarding.COMMAND_ACTOR
+    assert connected.sandbox.memberships_removed == {leaver.email.lower(): 1}
+
+
+def test_the_command_dry_run_changes_nothing(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    err = StringIO()
+
+    call_command("deprovision", leaver.email, "--dry-run", stdout=StringIO(), stderr=err)
+
+    assert "Dry run: nothing was changed." in err.getvalue()
+    assert f"{leaver.email}: {leaver.name} (user)" in err.getvalue()
+    assert not Job.objects.exists()
+    assert connected.sandbox.requests.total() == 0
+    leaver.refresh_from_db()
+    assert leaver.removed_at is None
+
+
+def test_without_wait_the_command_queues_the_job_and_prints_its_id(
+    connected: Connected, django_capture_on_commit_callbacks: object
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    out = StringIO()
+
+    with django_capture_on_commit_callbacks():  # type: ignore[operator]
+        call_command("deprovision", leaver.email, stdout=out, stderr=StringIO())
+
+    job = Job.objects.get()
+    assert out.getvalue().strip() == str(job.pk)
+    assert (job.kind, job.state) == (offboarding.KIND, Job.State.QUEUED)
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+
+
+def test_the_job_page_and_results_say_each_outcome_in_words(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    job = offboarded(connected, leaver.email, "stranger@example.com")
+
+    page = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    results = b"".join(connected.client.get(f"/jobs/{job.pk}/results.csv").streaming_content)
+
+    assert "Offboarding" in page
+    assert "Removed" in page
+    assert "Not in the organization" in page
+    text = results.decode()
+    assert leaver.email.lower() in text
+    assert "Not in the organization" in text
