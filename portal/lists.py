@@ -420,8 +420,31 @@ class Copy:
     label: str = "Copy"
 
 
+@dataclass(frozen=True)
+class Pick:
+    """A checkbox that chooses the row for a form elsewhere on the page (`form` is its id), so
+    the rows stay a plain table: `label` is the box's accessible name ("Select Ana Diaz")."""
+
+    form: str
+    name: str
+    value: str
+    label: str
+
+
 type Cell = (
-    str | int | datetime | Link | Hint | Code | Lines | Joined | Details | Copy | SafeString | None
+    str
+    | int
+    | datetime
+    | Link
+    | Hint
+    | Code
+    | Lines
+    | Joined
+    | Details
+    | Copy
+    | Pick
+    | SafeString
+    | None
 )
 
 
@@ -459,6 +482,11 @@ def cell_html(value: Cell) -> str:
         return (
             f'<button type="button" class="secondary" data-copy="{escape(value.text)}" '
             f'aria-label="{escape(value.label)}">Copy</button>'
+        )
+    if isinstance(value, Pick):
+        return (
+            f'<input type="checkbox" form="{escape(value.form)}" name="{escape(value.name)}" '
+            f'value="{escape(value.value)}" aria-label="{escape(value.label)}">'
         )
     if isinstance(value, Details):
         blocks = "".join(

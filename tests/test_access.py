@@ -131,6 +131,7 @@ RULES: dict[str, Rule] = {
     "links:shares_refresh": Rule("POST", {"admin": 302, "support": 302, "other_org": 302}),
     # Bulk work is the admins'; another organization's job is not found, as if it did not exist.
     "directory:bulk_invite": Rule("GET", ADMINS_OK),
+    "directory:offboard": Rule("GET", ADMINS_OK),
     "jobs:list": Rule("GET", ADMINS_OK),
     "jobs:job": Rule(
         "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}

@@ -256,10 +256,13 @@ kinds.register(
     kinds.Kind(
         name=KIND,
         label="Bulk invitation",
-        noun="address",
+        noun="row",
         open=_open,
         requests_per_item=1.0,
         outcomes=OUTCOMES,
         to_do="To invite",
+        plural="rows",
+        verb="Invite",
+        will="will be invited",
     )
 )

@@ -26,7 +26,7 @@ from portal.directory.models import (
     Member,
     MirrorTotal,
 )
-from portal.lists import Column, Joined, Link, ListForm, utc_text
+from portal.lists import Column, Joined, Link, ListForm, Pick, utc_text
 
 
 class Status:
@@ -242,7 +242,13 @@ def groups_text(groups: Sequence[tuple[str, bool]]) -> str:
 # -- columns ----------------------------------------------------------------------------------
 
 
-def member_columns(removed: bool, groups: MemberGroups) -> list[Column]:
+# The form on the members page that a row's Select box belongs to (offboarding a selection).
+SELECTION_FORM = "offboard-selection"
+
+
+def member_columns(
+    removed: bool, groups: MemberGroups, *, selectable: bool = False
+) -> list[Column]:
     base = reverse("directory:members")
     columns = [
         Column("Name", lambda row: Link(row.name, f"{base}{row.pk}"), sort="name"),
@@ -252,7 +258,15 @@ def member_columns(removed: bool, groups: MemberGroups) -> list[Column]:
     ]
     if removed:
         return [*columns, Column("Removed", lambda row: row.removed_at, sort="removed")]
-    return [*columns, Column("Joined", lambda row: row.calendly_created_at, sort="joined")]
+    columns.append(Column("Joined", lambda row: row.calendly_created_at, sort="joined"))
+    if selectable:
+        columns.append(
+            Column(
+                "Select",
+                lambda row: Pick(SELECTION_FORM, "member", str(row.pk), f"Select {row.name}"),
+            )
+        )
+    return columns
 
 
 def invitation_columns(can_manage: bool) -> list[Column]:

@@ -410,5 +410,12 @@ kinds.register(
         requests_per_item=3.0,
         outcomes=OUTCOMES,
         to_do="To offboard",
+        plural="people",
+        verb="Offboard",
+        will="will be offboarded",
+        confirm_by_typing=True,
+        schedulable=True,
+        preview_template="directory/offboard_preview.html",
+        report_template="directory/offboard_report.html",
     )
 )

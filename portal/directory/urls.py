@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal.directory import bulk_views, sync_views, views
+from portal.directory import bulk_views, offboard_views, sync_views, views
 
 app_name = "directory"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/role", views.give_role, name="give_role"),
     path("invite", views.invite, name="invite"),
     path("invite/file", bulk_views.bulk_invite, name="bulk_invite"),
+    path("offboard", offboard_views.offboard, name="offboard"),
     path("invitations/<int:pk>/revoke", views.revoke_invitation, name="revoke"),
     path("refresh", sync_views.refresh, name="refresh"),
     path("sync/<int:pk>", sync_views.sync_status, name="sync_status"),

@@ -47,7 +47,10 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
     else:
         in_groups = member_groups(organization_id, mirror)
         removed = form.chosen_status == members_list.Status.REMOVED
-        columns = members_list.member_columns(removed, in_groups)
+        can_offboard = form.chosen_status == members_list.Status.ACTIVE and _person(
+            request
+        ).has_role(Role.ADMIN)
+        columns = members_list.member_columns(removed, in_groups, selectable=can_offboard)
     context = {
         "form": form,
         "group_choices": form.fields["group"].choices,  # type: ignore[attr-defined]
@@ -63,6 +66,7 @@ def members(request: HtmxHttpRequest) -> HttpResponse:
         ),
         "latest_sync": mirror.latest_sync,
         "last_good_sync": mirror.last_good_sync,
+        "selection_form": members_list.SELECTION_FORM,
     }
     return render_page(request, "directory/members.html", "member-results", context)
 

@@ -64,7 +64,7 @@ type DoItem = Callable[["JobItem"], Outcome]
 class Kind:
     name: str
     label: str
-    # What one item is, for sentences: "address", "person".
+    # What one item is, for sentences: "row" (of a file), "person".
     noun: str
     open: Callable[[Job], AbstractContextManager[DoItem]]
     # Calendly requests one item usually costs, for the time-left estimate.
@@ -73,6 +73,23 @@ class Kind:
     outcomes: Mapping[str, str] = field(default_factory=dict)
     # What a preview says of an item still to do.
     to_do: str = "To do"
+    # Plural of `noun`; the Start button's verb and what a preview says will happen
+    # ("29 of 30 rows will be invited"; "Invite 29 people").
+    plural: str = ""
+    verb: str = "Start"
+    will: str = "will be done"
+    # Kinds whose changes cannot be undone (removals, deletions): Start asks the person to
+    # type how many items it will act on.
+    confirm_by_typing: bool = False
+    # Kinds that may wait for a start time (an offboarding at the end of someone's last day).
+    schedulable: bool = False
+    # A kind's own parts of its page: the preview's details, the finished job's report.
+    preview_template: str = ""
+    report_template: str = ""
+
+    @property
+    def nouns(self) -> str:
+        return self.plural or f"{self.noun}s"
 
 
 _kinds: dict[str, Kind] = {}

@@ -1,10 +1,13 @@
-"""A job's page (preview, progress, results) and the jobs list. Admins only for now: the one
-kind of job so far (bulk invitations) is theirs."""
+"""A job's page (preview, progress, results) and the jobs list. Admins only for now: the kinds
+of job so far (bulk invitations, offboarding) are theirs."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
@@ -18,7 +21,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from portal import audit
 from portal.accounts.connections import ConnectionUnavailable, get_connection
-from portal.accounts.models import Role
+from portal.accounts.models import Role, User
 from portal.accounts.roles import allow, organization_id, person
 from portal.calendly.ratelimit import known_budget
 from portal.htmx import HtmxHttpRequest, render_page
@@ -107,11 +110,17 @@ def job_context(job: Job) -> dict[str, object]:
         ],
     }
     if job.state == Job.State.DRAFT:
+        context["time_zone_name"] = timezone.get_current_timezone_name()
         context["to_do"] = by_state.get(JobItem.State.PENDING, 0)
         context["settled"] = JobItem.objects.filter(job=job, state=JobItem.State.SKIPPED)[
             :SHOWN_ITEMS
         ]
+        context["to_do_items"] = JobItem.objects.filter(
+            job=job, state=JobItem.State.PENDING
+        ).order_by("position")[:SHOWN_ITEMS]
         return context
+    if kind.report_template and not job.is_open:
+        context["report_items"] = JobItem.objects.filter(job=job).order_by("position")[:SHOWN_ITEMS]
     context["failures"] = JobItem.objects.filter(job=job, state=JobItem.State.FAILED)[:SHOWN_ITEMS]
     if job.is_open:
         context["progress"] = engine.progress(job, budget=_budget(job))
@@ -156,16 +165,75 @@ def results(request: HtmxHttpRequest, pk: int) -> StreamingHttpResponse:
     )
 
 
+# How far ahead a job may be scheduled: a date mistyped by a year is refused, not kept.
+LONGEST_SCHEDULE = timedelta(days=90)
+
+
+class StartForm(forms.Form):
+    """What Start may carry: a start time (kinds that can wait) and the typed count (kinds
+    whose changes cannot be undone)."""
+
+    not_before = forms.DateTimeField(required=False, label="Start at")
+    confirm = forms.CharField(required=False, max_length=20)
+
+    def __init__(self, data: Mapping[str, Any], *, kind: kinds.Kind, to_do: int) -> None:
+        super().__init__(data)
+        self.kind = kind
+        self.to_do = to_do
+
+    def clean_not_before(self) -> datetime | None:
+        value: datetime | None = self.cleaned_data.get("not_before")
+        if value is None or not self.kind.schedulable:
+            return None
+        now = timezone.now()
+        if value <= now:
+            raise forms.ValidationError("The start time has passed; leave it empty to start now.")
+        if value > now + LONGEST_SCHEDULE:
+            raise forms.ValidationError(
+                f"A job can be scheduled at most {LONGEST_SCHEDULE.days} days ahead."
+            )
+        return value
+
+    def clean_confirm(self) -> str:
+        typed = (self.cleaned_data.get("confirm") or "").strip()
+        if self.kind.confirm_by_typing and typed != str(self.to_do):
+            raise forms.ValidationError(
+                f"Nothing was started: type {self.to_do} (how many {self.kind.nouns} this acts "
+                "on) to confirm."
+            )
+        return typed
+
+
+def _start(request: HtmxHttpRequest, row: Job, actor: User) -> None:
+    if row.state != Job.State.DRAFT:
+        raise engine.JobRefused("This job has already been started.")
+    kind = kinds.get(row.kind)
+    form = StartForm(request.POST, kind=kind, to_do=row.remaining)
+    if not form.is_valid():
+        raise engine.JobRefused(" ".join(str(e) for errs in form.errors.values() for e in errs))
+    not_before = form.cleaned_data["not_before"]
+    if not_before is not None:
+        Job.objects.filter(pk=row.pk, state=Job.State.DRAFT).update(not_before=not_before)
+        row.not_before = not_before
+    engine.start(row, actor=actor, request=request)
+    if not_before is not None:
+        messages.success(
+            request,
+            "Scheduled. It starts at the time set, in the background; until then it can be "
+            "cancelled here.",
+        )
+    else:
+        messages.success(
+            request, "Started. The job runs in the background; leaving this page does not stop it."
+        )
+
+
 def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     row = _job(request, pk)
     actor = person(request)
     try:
         if action == "start":
-            engine.start(row, actor=actor, request=request)
-            messages.success(
-                request,
-                "Started. The job runs in the background; leaving this page does not stop it.",
-            )
+            _start(request, row, actor)
         elif action == "pause":
             engine.pause(row, actor=actor, request=request)
             messages.success(

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from portal.accounts.models import Connection, Role
+from portal.accounts.models import Connection, Organization, Role
 from portal.audit import Action
 from portal.audit.models import AuditEntry
 from portal.calendly.client import CalendlyClient
@@ -336,3 +336,134 @@ def test_the_job_page_and_results_say_each_outcome_in_words(connected: Connected
     text = results.decode()
     assert leaver.email.lower() in text
     assert "Not in the organization" in text
+
+
+# -- the pages --------------------------------------------------------------------------------
+
+
+def test_admins_can_tick_members_on_the_members_page_and_others_cannot(
+    connected: Connected,
+) -> None:
+    person = plain_members(connected, 1)[0]
+    page = connected.client.get("/members/").content.decode()
+    assert (
+        f'<input type="checkbox" form="offboard-selection" name="member" value="{person.pk}" '
+        f'aria-label="Select {person.name}">'
+    ) in page
+    assert 'id="offboard-selection"' in page
+
+    viewer = UserFactory(organization=connected.org, role=Role.VIEWER)
+    connected.client.force_login(viewer)
+    page = connected.client.get("/members/").content.decode()
+    assert 'form="offboard-selection"' not in page
+    assert connected.client.post("/members/offboard", {"member": [person.pk]}).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_a_selection_becomes_a_preview_with_each_persons_inventory(connected: Connected) -> None:
+    leaver, other = plain_members(connected, 2)
+    owner = connected.member(connected.sandbox.owner.email)
+
+    answer = connected.client.post("/members/offboard", {"member": [leaver.pk, other.pk, owner.pk]})
+
+    job = Job.objects.get()
+    assert answer.status_code == 302
+    assert answer["Location"] == f"/jobs/{job.pk}"
+    page = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    assert "2</strong> of 3\n    people will be offboarded." in page
+    assert "What they leave behind" in page
+    assert f"{leaver.name} <span" in page
+    assert "owns the organization" in page  # the owner, settled with the reason
+    assert "Type 2 to confirm: this cannot be undone" in page
+    assert ">Offboard 2 people</button>" in page
+    assert connected.sandbox.requests.total() == 0
+
+
+def test_another_organizations_member_cannot_be_chosen(connected: Connected) -> None:
+    elsewhere = Member.objects.create(
+        organization=Organization.objects.create(uri="https://api.calendly.com/organizations/X"),
+        uri="https://api.calendly.com/organization_memberships/X1",
+        user_uri="https://api.calendly.com/users/X1",
+        name="Someone Else",
+        email="else@example.com",
+        role=Member.Role.USER,
+    )
+
+    answer = connected.client.post("/members/offboard", {"member": [elsewhere.pk]})
+
+    assert answer.status_code == 400
+    assert "not members of this organization" in answer.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_pasted_addresses_and_an_empty_request_are_answered_in_words(
+    connected: Connected,
+) -> None:
+    empty = connected.client.post("/members/offboard", {})
+    assert empty.status_code == 400
+    assert "Nobody was chosen" in empty.content.decode()
+
+    pasted = connected.client.post(
+        "/members/offboard", {"addresses": "stranger@example.com\nnot an address"}
+    )
+    job = Job.objects.get()
+    assert pasted["Location"] == f"/jobs/{job.pk}"
+    assert job.total == 2
+    assert job.remaining == 1
+
+
+def test_start_needs_the_typed_count_and_can_be_scheduled(
+    connected: Connected, django_capture_on_commit_callbacks: object
+) -> None:
+    leaver, other = plain_members(connected, 2)
+    connected.client.post("/members/offboard", {"member": [leaver.pk, other.pk]})
+    job = Job.objects.get()
+
+    refused = connected.client.post(f"/jobs/{job.pk}/start", {"confirm": "3"}, follow=True)
+    assert "type 2 (how many people this acts on) to confirm" in refused.content.decode()
+    job.refresh_from_db()
+    assert job.state == Job.State.DRAFT
+
+    past = connected.client.post(
+        f"/jobs/{job.pk}/start", {"confirm": "2", "not_before": "2020-01-01T09:00"}, follow=True
+    )
+    assert "The start time has passed" in past.content.decode()
+
+    later = (timezone.localtime() + timezone.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    with django_capture_on_commit_callbacks():  # type: ignore[operator]
+        scheduled = connected.client.post(
+            f"/jobs/{job.pk}/start", {"confirm": "2", "not_before": later}, follow=True
+        )
+    assert "Scheduled." in scheduled.content.decode()
+    job.refresh_from_db()
+    assert job.state == Job.State.QUEUED
+    assert job.not_before is not None
+    assert job.not_before > timezone.now() + timezone.timedelta(days=1)
+    assert engine.run_slice(job.pk).wake_in is not None  # not before its time
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+    started = AuditEntry.objects.get(action=Action.JOB_STARTED)
+    assert started.after["not_before"]
+
+    # Until it starts, it can be cancelled.
+    connected.client.post(f"/jobs/{job.pk}/cancel")
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED
+
+
+def test_the_finished_job_reports_each_person_with_what_is_left_in_calendly(
+    connected: Connected,
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    connected.client.post("/members/offboard", {"member": [leaver.pk]})
+    job = Job.objects.get()
+    connected.client.post(f"/jobs/{job.pk}/start", {"confirm": "1"})
+    run_to_the_end(job)
+
+    page = connected.client.get(f"/jobs/{job.pk}").content.decode()
+
+    assert f"<strong>{leaver.name} ({leaver.email.lower()})</strong>:" in page
+    assert "Removed from the organization." in page
+    assert "Left to do in Calendly" in page
+    assert '<a href="https://calendly.com/app/admin/billing"' in page
+    leaver.refresh_from_db()
+    assert leaver.removed_at is not None

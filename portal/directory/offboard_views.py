@@ -1,0 +1,95 @@
+"""Offboard people: a selection on the members page or pasted addresses become a preview (the
+job's own page, with each person's inventory), then a typed confirmation starts it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from portal.accounts.models import Organization, Role
+from portal.accounts.roles import allow, organization_id, person
+from portal.directory import offboarding
+from portal.directory.models import Member
+from portal.htmx import HtmxHttpRequest
+from portal.jobs.csvfile import MAX_ROWS, CsvRefused, read_text
+
+
+class OffboardForm(forms.Form):
+    member = forms.ModelMultipleChoiceField(
+        queryset=Member.objects.none(),
+        required=False,
+        error_messages={
+            "invalid_choice": "Some of the people chosen are not members of this organization "
+            "(any more). Choose them again on the members page.",
+            "invalid_pk_value": "That is not a member of this organization.",
+        },
+    )
+    addresses = forms.CharField(
+        required=False,
+        label="Email addresses",
+        max_length=2_000_000,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "ada@example.com"}),
+        help_text=f"One per line, up to {MAX_ROWS:,}.",
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None, *, organization_id: int) -> None:
+        super().__init__(data)
+        # Only this organization's current members can be chosen: an id from another
+        # organization (or a removed member) is refused, not looked up.
+        self.fields["member"].queryset = Member.objects.current().filter(  # type: ignore[attr-defined]
+            organization_id=organization_id
+        )
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        chosen = data.get("member")
+        pasted = (data.get("addresses") or "").strip()
+        if chosen and pasted:
+            raise forms.ValidationError(
+                "Choose people on the members page or paste addresses, not both."
+            )
+        if not chosen and not pasted and not self.errors:
+            raise forms.ValidationError(
+                "Nobody was chosen: tick people on the members page, or paste their addresses."
+            )
+        return data
+
+
+@allow(Role.ADMIN)
+@require_http_methods(["GET", "HEAD", "POST"])
+def offboard(request: HtmxHttpRequest) -> HttpResponse:
+    org_id = organization_id(request)
+    posted = request.method == "POST"
+    form = OffboardForm(request.POST if posted else None, organization_id=org_id)
+    status = 200
+    if posted:
+        if form.is_valid():
+            chosen = form.cleaned_data["member"]
+            if chosen:
+                text = "\n".join(member.email for member in chosen.order_by("name"))
+                source = "a selection on the members page"
+            else:
+                text = form.cleaned_data["addresses"]
+                source = "pasted addresses"
+            try:
+                preview = offboarding.prepare(
+                    organization=Organization.objects.get(pk=org_id),
+                    addresses=read_text(text),
+                    source_name=source,
+                    actor=person(request),
+                )
+            except CsvRefused as refused:
+                form.add_error(None, refused.message)
+                status = 400
+            else:
+                return redirect("jobs:job", pk=preview.job.pk)
+        else:
+            status = 400
+    response = render(request, "directory/offboard.html", {"form": form})
+    response.status_code = status
+    return response
