@@ -300,6 +300,9 @@ JOB_STALL_SECONDS = env_int("JOB_STALL_SECONDS", 90)
 JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30)
 # The longest countdown a wake-up may carry; waits beyond it live in the item rows.
 JOB_LONGEST_WAKE_DELAY = env_int("JOB_LONGEST_WAKE_DELAY", 30)
+# Jobs whose changes cannot be undone (offboarding, data deletion) wait, once started, for a
+# second admin to approve them.
+JOBS_NEED_APPROVAL = env_bool("JOBS_NEED_APPROVAL", False)
 # Previews (a file read but not started) are kept this long.
 JOB_DRAFT_HOURS = 24
 if JOB_LONGEST_WAKE_DELAY * 2 > CELERY_VISIBILITY_TIMEOUT:

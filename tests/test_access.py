@@ -147,7 +147,7 @@ RULES: dict[str, Rule] = {
             {"admin": 302, "other_org": 404},
             args=lambda world: {"pk": job_entry(world).pk},
         )
-        for action in ("start", "pause", "resume", "cancel", "retry", "discard")
+        for action in ("start", "approve", "pause", "resume", "cancel", "retry", "discard")
     },
 }
 

@@ -54,6 +54,14 @@ class Action(TextChoices):
     MEMBER_REMOVED = "directory.member_removed", "Removed a member"
     INVITED = "directory.invited", "Invited someone"
     INVITATION_REVOKED = "directory.invitation_revoked", "Revoked an invitation"
+    INVITEE_DATA_DELETION_REQUESTED = (
+        "directory.invitee_data_deletion_requested",
+        "Asked Calendly to delete invitees' data",
+    )
+    INVITEE_DATA_DELETION_UNCONFIRMED = (
+        "directory.invitee_data_deletion_unconfirmed",
+        "A data-deletion request may have reached Calendly",
+    )
     CHANGE_REQUESTED = "directory.change_requested", "Noted a change to make in Calendly"
     SYNC_REQUESTED = "directory.sync_requested", "Asked for a sync with Calendly"
     ACCESS_SYNCED = "accounts.access_synced", "Portal access followed Calendly"
@@ -65,6 +73,8 @@ class Action(TextChoices):
     SHARES_REFRESHED = "links.shares_refreshed", "Refreshed shares from Calendly"
     LEDGER_EXPORTED = "links.ledger_exported", "Exported the link ledger"
     JOB_STARTED = "jobs.started", "Started a background job"
+    JOB_APPROVAL_REQUESTED = "jobs.approval_requested", "Asked a second admin to approve a job"
+    JOB_APPROVED = "jobs.approved", "Approved another admin's job"
     JOB_PAUSED = "jobs.paused", "Paused a background job"
     JOB_RESUMED = "jobs.resumed", "Resumed a background job"
     JOB_CANCELLED = "jobs.cancelled", "Cancelled a background job"

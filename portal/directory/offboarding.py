@@ -413,7 +413,7 @@ kinds.register(
         plural="people",
         verb="Offboard",
         will="will be offboarded",
-        confirm_by_typing=True,
+        destructive=True,
         schedulable=True,
         preview_template="directory/offboard_preview.html",
         report_template="directory/offboard_report.html",

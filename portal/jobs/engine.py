@@ -189,6 +189,9 @@ def _audit_item(job: Job, item: JobItem, outcome: kinds.Outcome) -> None:
             "outcome": outcome.outcome,
             "message": outcome.message,
             "attempts": item.attempts,
+            # What Calendly answered, as the kind kept it: where Calendly gives nothing to look
+            # up later (a data-deletion request), this row is the evidence.
+            **({"result": dict(outcome.result)} if outcome.result else {}),
         },
     )
 
@@ -446,6 +449,12 @@ class JobRefused(Exception):
         self.message = message
 
 
+def needs_approval(job: Job) -> bool:
+    """Whether starting `job` only asks a second admin (JOBS_NEED_APPROVAL, for kinds whose
+    changes cannot be undone)."""
+    return settings.JOBS_NEED_APPROVAL and kinds.get(job.kind).destructive
+
+
 def start(
     job: Job,
     *,
@@ -455,35 +464,86 @@ def start(
     hand_over: bool = True,
 ) -> None:
     """A draft (its items written, its preview shown) goes to the workers once this commits
-    (`hand_over=False`: the caller runs it itself)."""
-    now = timezone.now()
+    (`hand_over=False`: the caller runs it itself), or, when it needs approval, waits for a
+    second admin's (`approve`)."""
+    if needs_approval(job):
+        _ask_approval(job, actor=actor, actor_label=actor_label, request=request)
+        return
     with transaction.atomic():
-        started = Job.objects.filter(pk=job.pk, state=Job.State.DRAFT).update(
-            state=Job.State.QUEUED, created_at=now, progressed_at=now
+        _queue(job, Job.State.DRAFT, actor=actor, actor_label=actor_label, request=request)
+        if hand_over and job.remaining:
+            _wake_after_commit(job, parallel=True)
+
+
+def _ask_approval(job: Job, *, actor: User | None, actor_label: str, request: Any) -> None:
+    with transaction.atomic():
+        asked = Job.objects.filter(pk=job.pk, state=Job.State.DRAFT).update(
+            state=Job.State.AWAITING_APPROVAL, created_at=timezone.now()
         )
-        if not started:
+        if not asked:
             raise JobRefused("This job has already been started.")
         job.refresh_from_db()
         audit.record(
-            action=audit.Action.JOB_STARTED,
+            action=audit.Action.JOB_APPROVAL_REQUESTED,
             organization=job.organization,
             actor=actor,
             actor_label=actor_label,
             target=job,
-            after={
-                "kind": job.kind,
-                **counts(job),
-                "to_do": job.remaining,
-                "not_before": job.not_before,
-                "parameters": job.parameters,
-            },
+            after={"kind": job.kind, "to_do": job.remaining, "not_before": job.not_before},
             request=request,
         )
-        if job.remaining == 0:
-            complete(job)
-            return
-        if hand_over:
+
+
+def approve(job: Job, *, actor: User, request: Any = None) -> None:
+    """A second admin lets a job that waited for approval go to the workers."""
+    if job.created_by_id is not None and job.created_by_id == actor.pk:
+        raise JobRefused("You started this job; another admin has to approve it.")
+    with transaction.atomic():
+        approved = Job.objects.filter(pk=job.pk, state=Job.State.AWAITING_APPROVAL).update(
+            approved_by_label=audit.describe(actor), approved_at=timezone.now()
+        )
+        if not approved:
+            raise JobRefused("Only a job waiting for approval can be approved.")
+        audit.record(
+            action=audit.Action.JOB_APPROVED,
+            organization=job.organization,
+            actor=actor,
+            target=job,
+            request=request,
+        )
+        _queue(job, Job.State.AWAITING_APPROVAL, actor=actor, actor_label="", request=request)
+        if job.remaining:
             _wake_after_commit(job, parallel=True)
+
+
+def _queue(
+    job: Job, from_state: str, *, actor: User | None, actor_label: str, request: Any
+) -> None:
+    """Within a transaction: `job` (in `from_state`) becomes queued, recorded as started."""
+    now = timezone.now()
+    started = Job.objects.filter(pk=job.pk, state=from_state).update(
+        state=Job.State.QUEUED, created_at=now, progressed_at=now
+    )
+    if not started:
+        raise JobRefused("This job has already been started.")
+    job.refresh_from_db()
+    audit.record(
+        action=audit.Action.JOB_STARTED,
+        organization=job.organization,
+        actor=actor,
+        actor_label=actor_label,
+        target=job,
+        after={
+            "kind": job.kind,
+            **counts(job),
+            "to_do": job.remaining,
+            "not_before": job.not_before,
+            "parameters": job.parameters,
+        },
+        request=request,
+    )
+    if job.remaining == 0:
+        complete(job)
 
 
 def pause(

@@ -79,8 +79,8 @@ class Kind:
     verb: str = "Start"
     will: str = "will be done"
     # Kinds whose changes cannot be undone (removals, deletions): Start asks the person to
-    # type how many items it will act on.
-    confirm_by_typing: bool = False
+    # type how many items it will act on, and with JOBS_NEED_APPROVAL a second admin approves.
+    destructive: bool = False
     # Kinds that may wait for a start time (an offboarding at the end of someone's last day).
     schedulable: bool = False
     # A kind's own parts of its page: the preview's details, the finished job's report.

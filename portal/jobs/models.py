@@ -68,6 +68,7 @@ class Job(models.Model):
 
     class State(models.TextChoices):
         DRAFT = "draft", "Preview, not started"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for a second admin's approval"
         QUEUED = "queued", "Waiting for a worker"
         RUNNING = "running", "Running"
         PAUSED = "paused", "Paused"
@@ -75,7 +76,7 @@ class Job(models.Model):
         DONE = "done", "Finished"
 
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
-    OPEN_STATES = (State.QUEUED, State.RUNNING, State.PAUSED)
+    OPEN_STATES = (State.AWAITING_APPROVAL, State.QUEUED, State.RUNNING, State.PAUSED)
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE)
     kind = models.CharField(max_length=64)
@@ -88,10 +89,13 @@ class Job(models.Model):
     # jobs a command started ("manage.py bulk_invite").
     created_by_label = models.TextField(blank=True)
     parameters = models.JSONField(default=dict, blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    state = models.CharField(max_length=32, choices=State.choices, default=State.DRAFT)
     # Why it is paused, in words, when the portal paused it (no seats left, connection broken).
     state_reason = models.TextField(blank=True)
     not_before = models.DateTimeField(null=True, blank=True)
+    # Who approved a job that needed a second admin (JOBS_NEED_APPROVAL), in words, and when.
+    approved_by_label = models.TextField(blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     # Counts kept in the same transaction as each item's outcome, so a page reads one row.
     total = models.PositiveIntegerField(default=0)

@@ -121,6 +121,13 @@ def job_context(job: Job) -> dict[str, object]:
         return context
     if kind.report_template and not job.is_open:
         context["report_items"] = JobItem.objects.filter(job=job).order_by("position")[:SHOWN_ITEMS]
+    if job.state == Job.State.AWAITING_APPROVAL:
+        # The approver sees what the one who started it saw.
+        context["to_do"] = job.remaining
+        context["to_do_items"] = JobItem.objects.filter(
+            job=job, state=JobItem.State.PENDING
+        ).order_by("position")[:SHOWN_ITEMS]
+        return context
     context["failures"] = JobItem.objects.filter(job=job, state=JobItem.State.FAILED)[:SHOWN_ITEMS]
     if job.is_open:
         context["progress"] = engine.progress(job, budget=_budget(job))
@@ -196,7 +203,7 @@ class StartForm(forms.Form):
 
     def clean_confirm(self) -> str:
         typed = (self.cleaned_data.get("confirm") or "").strip()
-        if self.kind.confirm_by_typing and typed != str(self.to_do):
+        if self.kind.destructive and typed != str(self.to_do):
             raise forms.ValidationError(
                 f"Nothing was started: type {self.to_do} (how many {self.kind.nouns} this acts "
                 "on) to confirm."
@@ -216,7 +223,13 @@ def _start(request: HtmxHttpRequest, row: Job, actor: User) -> None:
         Job.objects.filter(pk=row.pk, state=Job.State.DRAFT).update(not_before=not_before)
         row.not_before = not_before
     engine.start(row, actor=actor, request=request)
-    if not_before is not None:
+    if row.state == Job.State.AWAITING_APPROVAL:
+        messages.success(
+            request,
+            "Waiting for approval: another admin has to approve this job on its page before "
+            "anything changes.",
+        )
+    elif not_before is not None:
         messages.success(
             request,
             "Scheduled. It starts at the time set, in the background; until then it can be "
@@ -234,6 +247,13 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     try:
         if action == "start":
             _start(request, row, actor)
+        elif action == "approve":
+            engine.approve(row, actor=actor, request=request)
+            messages.success(
+                request,
+                "Approved. It runs in the background"
+                + (", from the start time set." if row.not_before else "."),
+            )
         elif action == "pause":
             engine.pause(row, actor=actor, request=request)
             messages.success(
@@ -257,6 +277,12 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
 @require_POST
 def start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "start")
+
+
+@allow(Role.ADMIN)
+@require_POST
+def approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "approve")
 
 
 @allow(Role.ADMIN)

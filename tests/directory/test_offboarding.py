@@ -8,7 +8,7 @@ from io import StringIO
 
 import httpx
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
@@ -467,3 +467,89 @@ def test_the_finished_job_reports_each_person_with_what_is_left_in_calendly(
     assert '<a href="https://calendly.com/app/admin/billing"' in page
     leaver.refresh_from_db()
     assert leaver.removed_at is not None
+
+
+# -- a second admin's approval (JOBS_NEED_APPROVAL) ---------------------------------------------
+
+
+@override_settings(JOBS_NEED_APPROVAL=True)
+def test_with_approval_on_a_second_admin_sees_the_inventory_and_approves(
+    connected: Connected, django_capture_on_commit_callbacks: object
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    connected.client.post("/members/offboard", {"member": [leaver.pk]})
+    job = Job.objects.get()
+
+    asked = connected.client.post(f"/jobs/{job.pk}/start", {"confirm": "1"}, follow=True)
+    job.refresh_from_db()
+    assert job.state == Job.State.AWAITING_APPROVAL
+    assert "another admin has to approve this job" in asked.content.decode()
+    assert "You started this job; another admin has to approve it." in asked.content.decode()
+    # Approving one's own job is refused.
+    own = connected.client.post(f"/jobs/{job.pk}/approve", follow=True)
+    assert "You started this job; another admin has to approve it." in own.content.decode()
+    job.refresh_from_db()
+    assert job.state == Job.State.AWAITING_APPROVAL
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+
+    second = UserFactory(organization=connected.org, role=Role.ADMIN)
+    connected.client.force_login(second)
+    page = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    assert "What they leave behind" in page
+    assert f"{leaver.name} <span" in page
+    assert ">Approve: offboard 1 person</button>" in page
+    with django_capture_on_commit_callbacks():  # type: ignore[operator]
+        connected.client.post(f"/jobs/{job.pk}/approve")
+    job.refresh_from_db()
+    assert job.state == Job.State.QUEUED
+    assert job.approved_by_label
+    run_to_the_end(job)
+
+    assert connected.sandbox.memberships_removed == {leaver.email.lower(): 1}
+    trail = list(
+        AuditEntry.objects.filter(action__startswith="jobs.", target_id=str(job.pk))
+        .order_by("pk")
+        .values_list("action", "actor_id")
+    )
+    assert trail[:3] == [
+        (Action.JOB_APPROVAL_REQUESTED, connected.admin.pk),
+        (Action.JOB_APPROVED, second.pk),
+        (Action.JOB_STARTED, second.pk),
+    ]
+
+
+@override_settings(JOBS_NEED_APPROVAL=True)
+def test_a_job_waiting_for_approval_can_be_turned_down(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    connected.client.post("/members/offboard", {"member": [leaver.pk]})
+    job = Job.objects.get()
+    connected.client.post(f"/jobs/{job.pk}/start", {"confirm": "1"})
+
+    second = UserFactory(organization=connected.org, role=Role.ADMIN)
+    connected.client.force_login(second)
+    connected.client.post(f"/jobs/{job.pk}/cancel")
+
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED
+    engine.run_slice(job.pk)  # a worker woken anyway does nothing
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+    leaver.refresh_from_db()
+    assert leaver.removed_at is None
+
+
+@override_settings(JOBS_NEED_APPROVAL=True)
+def test_with_approval_on_the_command_queues_for_approval_and_refuses_to_wait(
+    connected: Connected,
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    with pytest.raises(CommandError, match="needs a second admin's approval"):
+        call_command("deprovision", leaver.email, "--wait", stdout=StringIO(), stderr=StringIO())
+    assert not Job.objects.exists()
+
+    out, err = StringIO(), StringIO()
+    call_command("deprovision", leaver.email, stdout=out, stderr=err)
+    job = Job.objects.get()
+    assert out.getvalue().strip() == str(job.pk)
+    assert job.state == Job.State.AWAITING_APPROVAL
+    assert "waits for an admin to approve it" in err.getvalue()
+    assert connected.sandbox.requests.count(REMOVALS) == 0

@@ -79,7 +79,21 @@ class Command(BaseCommand):
             job.delete()
             self.stderr.write("Nobody here can be offboarded; no job was started.")
             return
+        if wait and engine.needs_approval(job):
+            job.delete()
+            raise CommandError(
+                "Offboarding needs a second admin's approval here (JOBS_NEED_APPROVAL), so it "
+                "cannot run to its end in this command. Run it without --wait: the job then "
+                "waits for an admin to approve it on its page."
+            )
         engine.start(job, actor=None, actor_label=offboarding.COMMAND_ACTOR, hand_over=not wait)
+        if job.state == Job.State.AWAITING_APPROVAL:
+            self.stdout.write(str(job.pk))
+            self.stderr.write(
+                f"Job {job.pk} waits for an admin to approve it on its page (/jobs/{job.pk}); "
+                "nothing changes until then."
+            )
+            return
         if not wait:
             # The id alone on stdout, so scripts can take it; the rest on stderr.
             self.stdout.write(str(job.pk))
