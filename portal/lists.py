@@ -31,6 +31,7 @@ from typing import Any, ClassVar, cast
 from urllib.parse import urlencode
 
 from django import forms
+from django.core.exceptions import EmptyResultSet
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections
 from django.db.models import QuerySet, Subquery, Value
@@ -243,7 +244,12 @@ def read_page(
     one-value queryset (read in the same statement, as a subquery) or a function that counts.
     Past the end (an old link), the last page instead.
     """
-    reader = _Statement(rows.order_by(*order_by), fields, order_by, total)
+    try:
+        reader = _Statement(rows.order_by(*order_by), fields, order_by, total)
+    except EmptyResultSet:
+        # A filter that can match nothing (an empty IN list): the ORM writes no statement.
+        everything = total() if callable(total) else (total.first() or 0)
+        return ListPage([], 1, False, 0, everything)
     number = page
     # Unfiltered, the matches are the total: nothing to count alongside the page.
     found, counted = reader.page(number, counting=filtered)

@@ -52,6 +52,9 @@ class Rule:
 
 EVERYONE_OK = dict.fromkeys(PEOPLE, 200)
 ADMINS_OK = {"admin": 200, "other_org": 200}
+# An admin's job (a bulk invitation), to the others who may open jobs pages, or in another
+# organization: not found.
+NOT_THEIR_JOB = {"other_org": 404, "support": 404, "compliance": 404}
 
 RULES: dict[str, Rule] = {
     # A sales person's home is the link directory.
@@ -129,26 +132,34 @@ RULES: dict[str, Rule] = {
         args=lambda world: {"pk": share_entry(world.org).pk},
     ),
     "links:shares_refresh": Rule("POST", {"admin": 302, "support": 302, "other_org": 302}),
+    # Without ?event_type the bulk form, too, sends people to pick one on the New link page.
+    "links:bulk": Rule("GET", {"admin": 302, "support": 302, "other_org": 302}),
     # Bulk work is the admins'; another organization's job is not found, as if it did not exist.
     "directory:bulk_invite": Rule("GET", ADMINS_OK),
     "directory:offboard": Rule("GET", ADMINS_OK),
-    "jobs:list": Rule("GET", ADMINS_OK),
+    # Support and compliance open the jobs pages for their own kinds of job (bulk single-use
+    # links, data deletion); an admin's bulk invitation is, to them, not there.
+    "jobs:list": Rule("GET", {**ADMINS_OK, "support": 200, "compliance": 200}),
     "jobs:job": Rule(
-        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+        "GET", {**NOT_THEIR_JOB, "admin": 200}, args=lambda world: {"pk": job_entry(world).pk}
     ),
     "jobs:results": Rule(
-        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+        "GET", {**NOT_THEIR_JOB, "admin": 200}, args=lambda world: {"pk": job_entry(world).pk}
     ),
     # Each action answers with the job's page (a refusal, such as resuming a running job, is a
     # message there).
     **{
         f"jobs:{action}": Rule(
             "POST",
-            {"admin": 302, "other_org": 404},
+            {**NOT_THEIR_JOB, "admin": 302},
             args=lambda world: {"pk": job_entry(world).pk},
         )
-        for action in ("start", "approve", "pause", "resume", "cancel", "retry", "discard")
+        for action in ("start", "pause", "resume", "cancel", "retry", "discard")
     },
+    # Approving is an admin's alone.
+    "jobs:approve": Rule(
+        "POST", {"admin": 302, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+    ),
 }
 
 

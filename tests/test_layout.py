@@ -127,6 +127,7 @@ IMPORTS_IN_FUNCTIONS = {
         "directory tells the job engine about bulk invitations, and the engine imports no "
         "feature app"
     ),
+    ("portal/links/apps.py", "ready"): "the same, for bulk single-use links",
     ("portal/settings.py", "_fernet_key"): (
         "settings load before everything else; cryptography is only needed the one time a "
         "demo key is generated"

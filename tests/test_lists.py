@@ -255,3 +255,21 @@ def test_a_list_must_read_the_fields_it_sorts_by(org: Organization) -> None:
             filtered=False,
             total=lambda: 0,
         )
+
+
+@pytest.mark.django_db
+def test_a_filter_that_can_match_nothing_is_an_empty_page_not_an_error() -> None:
+    org = OrganizationFactory()
+    MemberFactory(organization=org)
+    everyone = Member.objects.filter(organization=org)
+
+    page = read_page(
+        everyone.filter(role__in=[]),  # the ORM writes no statement for an empty IN list
+        fields=FIELDS,
+        order_by=["name"],
+        page=1,
+        filtered=True,
+        total=everyone.count,
+    )
+
+    assert (page.rows, page.count, page.total, page.number) == ([], 0, 1, 1)

@@ -80,6 +80,7 @@ class Action(TextChoices):
     JOB_CANCELLED = "jobs.cancelled", "Cancelled a background job"
     JOB_RETRIED = "jobs.retried", "Retried a job's failed items"
     JOB_FINISHED = "jobs.finished", "A background job finished"
+    JOB_ITEM_DONE = "jobs.item_done", "A job item was done"
     JOB_ITEM_FAILED = "jobs.item_failed", "A job item failed"
     JOB_ITEM_SKIPPED = "jobs.item_skipped", "A job item was skipped"
     JOB_DISCARDED = "jobs.discarded", "Discarded a job's preview"

@@ -168,11 +168,10 @@ def finish(job: Job, item: JobItem, outcome: kinds.Outcome) -> bool:
 
 
 def _audit_item(job: Job, item: JobItem, outcome: kinds.Outcome) -> None:
-    fallback = (
-        audit.Action.JOB_ITEM_FAILED
-        if outcome.state == State.FAILED
-        else audit.Action.JOB_ITEM_SKIPPED
-    )
+    fallback = {
+        State.DONE: audit.Action.JOB_ITEM_DONE,
+        State.FAILED: audit.Action.JOB_ITEM_FAILED,
+    }.get(State(outcome.state), audit.Action.JOB_ITEM_SKIPPED)
     action = outcome.audit_action or fallback
     audit.record(
         action=action,

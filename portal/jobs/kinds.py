@@ -13,7 +13,7 @@ go on until a person acts: no seats left, the connection needs reconnecting).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,9 @@ class Kind:
     destructive: bool = False
     # Kinds that may wait for a start time (an offboarding at the end of someone's last day).
     schedulable: bool = False
+    # The portal roles whose people may see, start and steer this kind's jobs (approving one
+    # stays an admin's).
+    roles: frozenset[str] = frozenset({"admin"})
     # A kind's own parts of its page: the preview's details, the finished job's report.
     preview_template: str = ""
     report_template: str = ""
@@ -108,3 +111,9 @@ def get(name: str) -> Kind:
 
 def all_kinds() -> Iterator[Kind]:
     return iter(_kinds.values())
+
+
+def open_to(roles: Iterable[str]) -> list[str]:
+    """The kinds of job people with these roles may see."""
+    mine = set(roles)
+    return [kind.name for kind in _kinds.values() if kind.roles & mine]

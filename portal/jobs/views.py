@@ -34,6 +34,10 @@ PROGRESS = "jobs/job.html#job-progress"
 SHOWN_ITEMS = 100
 
 
+# Who may open the jobs pages at all; each kind of job says whose its jobs are (`Kind.roles`).
+JOB_ROLES = (Role.ADMIN, Role.SUPPORT, Role.COMPLIANCE)
+
+
 def _job(request: HtmxHttpRequest, pk: int) -> Job:
     # Another organization's job is simply not found; so is someone else's preview.
     job = get_object_or_404(
@@ -41,14 +45,18 @@ def _job(request: HtmxHttpRequest, pk: int) -> Job:
     )
     if job.state == Job.State.DRAFT and job.created_by_id != person(request).pk:
         raise Http404("No such job")
+    # A kind of job that is not this person's (a support person and an offboarding) is, to
+    # them, not there at all.
+    if job.kind not in kinds.open_to(person(request).roles):
+        raise Http404("No such job")
     return job
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_safe
 def job_list(request: HtmxHttpRequest) -> HttpResponse:
     org_id = organization_id(request)
-    rows = listing.jobs(org_id)
+    rows = listing.jobs(org_id).filter(kind__in=kinds.open_to(person(request).roles))
     form = listing.JobFilter(request.GET)
     page = read_page(
         form.filter_rows(rows),
@@ -74,7 +82,7 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "jobs/list.html", "job-results", context)
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_safe
 def job(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     row = _job(request, pk)
@@ -154,7 +162,7 @@ def _delayed(job: Job) -> bool:
     return quiet > timedelta(seconds=settings.JOB_STALL_SECONDS)
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_safe
 def results(request: HtmxHttpRequest, pk: int) -> StreamingHttpResponse:
     row = _job(request, pk)
@@ -273,7 +281,7 @@ def _act(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("jobs:job", pk=row.pk)
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "start")
@@ -285,31 +293,31 @@ def approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "approve")
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def pause(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "pause")
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def resume(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "resume")
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "cancel")
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "retry")
 
 
-@allow(Role.ADMIN)
+@allow(*JOB_ROLES)
 @require_POST
 def discard(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Drop a preview that was never started (nothing was sent)."""

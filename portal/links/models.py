@@ -75,6 +75,11 @@ class IssuedLink(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # A share's effective settings as Calendly last echoed them (`share_override`).
     settings = models.JSONField(default=dict, blank=True)
+    # The bulk job's item a link was made for: a retried item finds its link here instead of
+    # making another (Calendly cannot list single-use links).
+    job_item = models.OneToOneField(
+        "jobs.JobItem", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

@@ -1,4 +1,4 @@
-"""Support's pages for customized shares: make one, change it, delete it, refresh statuses."""
+"""Customized shares (new, edit, delete, refresh) and single-use links for a list of customers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from portal.accounts.models import Organization, Role
 from portal.accounts.roles import allow, organization_id, person
 from portal.calendly import errors
 from portal.directory.models import EventType
-from portal.links import shares, tasks
+from portal.links import bulk, shares, single_use, tasks
 from portal.links.issue import LinkRefused, rep_of
 from portal.links.models import IssuedLink
 
@@ -179,3 +179,57 @@ def refresh_shares(request: HttpRequest) -> HttpResponse:
             "refreshed on a schedule anyway; try again in a few minutes.",
         )
     return redirect("links:ledger")
+
+
+class BulkLinksForm(forms.Form):
+    lines = forms.CharField(
+        label="Customers, one per line",
+        max_length=bulk.MAX_LINES * 400,
+        widget=forms.Textarea(
+            attrs={"rows": 10, "placeholder": "ana@example.com #4512\nbo@example.com"}
+        ),
+        help_text=(
+            "An email address, then optionally a ticket reference, on each line; up to "
+            f"{bulk.MAX_LINES:,} lines."
+        ),
+    )
+
+
+@allow(Role.ADMIN, Role.SUPPORT)
+@require_http_methods(["GET", "HEAD", "POST"])
+def bulk_links(request: HttpRequest) -> HttpResponse:
+    """One single-use link per customer on a list, for `?event_type=<pk>`, as a job."""
+    posted = request.method == "POST"
+    choice = EventTypeChoice(request.GET)
+    if not choice.is_valid():
+        messages.info(request, "Choose a rep and one of their event types first.")
+        return redirect("links:new")
+    event_type = get_object_or_404(
+        EventType, pk=choice.cleaned_data["event_type"], organization_id=organization_id(request)
+    )
+    problem = single_use.refusal(event_type)
+    form = BulkLinksForm(request.POST if posted else None)
+    status = 200
+    if posted:
+        if problem is None and form.is_valid():
+            try:
+                preview = bulk.prepare(
+                    organization=_organization(request),
+                    event_type=event_type,
+                    text=form.cleaned_data["lines"],
+                    actor=person(request),
+                )
+            except LinkRefused as refused:
+                form.add_error(None, refused.message)
+                status = 409
+            else:
+                return redirect("jobs:job", pk=preview.job.pk)
+        else:
+            status = 400 if problem is None else 409
+    response = render(
+        request,
+        "links/bulk.html",
+        {"form": form, "event_type": event_type, "problem": problem},
+    )
+    response.status_code = status
+    return response

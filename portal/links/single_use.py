@@ -22,6 +22,7 @@ from portal.accounts.models import Organization, User
 from portal.calendly import errors
 from portal.core.text import storable
 from portal.directory.models import EventType, Member
+from portal.jobs.models import JobItem
 from portal.links.issue import LinkRefused, about, calendly, refused, rep_of
 from portal.links.models import IssuedLink
 
@@ -126,19 +127,44 @@ def create(
             made = client.create_single_use_scheduling_link(event_type=event_type.uri)
         except errors.CalendlyError as error:
             raise refused(organization, error, doing="making the single-use link") from error
-    actor_label = "" if actor is not None else COMMAND_ACTOR
+    return record(
+        organization=organization,
+        event_type=event_type,
+        rep=rep,
+        for_whom=for_whom,
+        booking_url=made.booking_url,
+        actor=actor,
+        actor_label="" if actor is not None else COMMAND_ACTOR,
+        request=request,
+    )
+
+
+def record(
+    *,
+    organization: Organization,
+    event_type: EventType,
+    rep: Member | None,
+    for_whom: ForWhom,
+    booking_url: str,
+    actor: User | None,
+    actor_label: str,
+    request: HttpRequest | None = None,
+    job_item: JobItem | None = None,
+) -> IssuedLink:
+    """Write a link Calendly made into the ledger, with its audit row: the one record of it."""
     with transaction.atomic():
         row = IssuedLink.objects.create(
             organization=organization,
             kind=IssuedLink.Kind.SINGLE_USE,
             origin=IssuedLink.Origin.PORTAL if actor is not None else IssuedLink.Origin.COMMAND,
-            booking_url=storable(made.booking_url),
+            booking_url=storable(booking_url),
             event_type_uri=event_type.uri,
             **about(event_type, rep),
             customer=storable(for_whom.customer),
             ticket=storable(for_whom.ticket),
             created_by=actor,
             created_by_label=audit.describe(actor) if actor is not None else actor_label,
+            job_item=job_item,
         )
         audit.record(
             action=audit.Action.LINK_CREATED,
@@ -153,6 +179,7 @@ def create(
                 "rep": row.rep_email or row.rep_name,
                 "customer": row.customer,
                 "ticket": row.ticket,
+                **({"job": job_item.job_id} if job_item is not None else {}),
             },
             request=request,
         )

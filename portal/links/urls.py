@@ -8,6 +8,7 @@ urlpatterns = [
     path("", directory_views.directory, name="directory"),
     path("export.csv", directory_views.export, name="directory_export"),
     path("new", views.new_link, name="new"),
+    path("bulk", share_views.bulk_links, name="bulk"),
     path("ledger", views.ledger, name="ledger"),
     path("ledger/export.csv", views.ledger_export, name="ledger_export"),
     path("ledger/<int:pk>", views.entry, name="entry"),
