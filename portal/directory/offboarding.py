@@ -252,12 +252,16 @@ def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outco
     doing = f"offboarding {email}"
     try:
         revoked = 0
+        listed: set[str] = set()
         for sent in client.list_organization_invitations(
             organization=organization.uri, email=email, status="pending"
         ):
             if sent.email.casefold() == wanted:
+                listed.add(storable(sent.uri))
                 _revoke(client, job, sent)
                 revoked += 1
+        if item.attempts > 1:
+            revoked += _revoked_before(job, email, listed)
         membership = next(
             (
                 found
@@ -322,6 +326,35 @@ def _revoke(client: CalendlyClient, job: Job, sent: OrganizationInvitation) -> N
             before={"email": storable(sent.email), "status": storable(sent.status)},
             after={"job": job.pk},
         )
+
+
+def _revoked_before(job: Job, email: str, listed: set[str]) -> int:
+    """After an attempt that may have reached Calendly: invitations the mirror still has as
+    pending that Calendly no longer lists were revoked by it (the answer, or the record of it,
+    was lost). Recorded now, with their audit rows; returns how many."""
+    gone = (
+        Invitation.objects.current()
+        .filter(organization=job.organization, status=Invitation.Status.PENDING)
+        .annotate(address=Lower("email"))
+        .filter(address=email)
+        .exclude(uri__in=listed)
+    )
+    count = 0
+    for row in gone:
+        with transaction.atomic():
+            Invitation.objects.filter(pk=row.pk).update(removed_at=timezone.now())
+            audit.record(
+                action=audit.Action.INVITATION_REVOKED,
+                organization=job.organization,
+                actor=job.created_by,
+                actor_label=job.created_by_label,
+                target=row,
+                target_label=row.email,
+                before={"email": row.email, "status": row.status},
+                after={"job": job.pk, "already_done_in_calendly": True},
+            )
+        count += 1
+    return count
 
 
 def _gone(job: Job, item: JobItem, revoked: int) -> kinds.Outcome:

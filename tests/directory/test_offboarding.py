@@ -18,7 +18,7 @@ from portal.audit.models import AuditEntry
 from portal.calendly.client import CalendlyClient
 from portal.calendly.ratelimit import LocalRateLimiter
 from portal.directory import offboarding
-from portal.directory.models import Member
+from portal.directory.models import Invitation, Member
 from portal.jobs import engine
 from portal.jobs.csvfile import read_text
 from portal.jobs.models import Job, JobItem
@@ -553,3 +553,36 @@ def test_with_approval_on_the_command_queues_for_approval_and_refuses_to_wait(
     assert job.state == Job.State.AWAITING_APPROVAL
     assert "waits for an admin to approve it" in err.getvalue()
     assert connected.sandbox.requests.count(REMOVALS) == 0
+
+
+def test_a_revocation_calendly_made_without_our_hearing_is_recorded_on_the_next_attempt(
+    connected: Connected,
+) -> None:
+    headers = {"Authorization": f"Bearer {connected.sandbox.owner_token}"}
+    sent = httpx.post(
+        f"{connected.org.uri}/invitations", json={"email": "invited@example.com"}, headers=headers
+    ).json()["resource"]
+    row = Invitation.objects.create(
+        organization=connected.org, uri=sent["uri"], email=sent["email"], status="pending"
+    )
+    preview = draft(connected, "invited@example.com")
+    engine.start(preview.job, actor=connected.admin, hand_over=False)
+    # The first attempt's revocation reached Calendly; the worker died before recording it.
+    assert httpx.delete(sent["uri"], headers=headers).status_code == 204
+    item = JobItem.objects.get(job=preview.job)
+    item.attempts = 2
+    connected.sandbox.requests.reset()
+
+    with CalendlyClient(
+        token=connected.sandbox.owner_token,
+        base_url=connected.sandbox.url,
+        limiter=LocalRateLimiter(),
+    ) as client:
+        outcome = offboarding.offboard_one(client, preview.job, item)
+
+    assert outcome.outcome == offboarding.INVITATION_REVOKED
+    assert connected.sandbox.requests.count(REVOCATIONS) == 0
+    row.refresh_from_db()
+    assert row.removed_at is not None
+    entry = AuditEntry.objects.get(action=Action.INVITATION_REVOKED)
+    assert entry.after["already_done_in_calendly"] is True
