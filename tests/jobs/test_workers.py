@@ -1,7 +1,8 @@
 """The job engine with real Celery worker processes, a real (private) Redis and the sandbox:
 workers killed mid-job, answers lost after Calendly acted, Redis stopped and started again,
 a flaky and stingy Calendly, and a job longer than an access token lives. Each test judges
-the outcome by what Calendly received: every address invited exactly once.
+the outcome by what Calendly received: every address invited exactly once, and every person
+offboarded removed (and their invitation revoked) exactly once.
 
 The workers run with short engine timings (tests/jobs/workers.py): a lease lasts 5 s, a job
 with no progress for 3 s counts as stalled, beat sweeps every 2 s.
@@ -9,7 +10,9 @@ with no progress for 3 s counts as stalled, beat sweeps every 2 s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import override_settings
@@ -18,12 +21,16 @@ from django.utils import timezone
 from portal.accounts.models import Connection, Organization, User
 from portal.audit import Action
 from portal.audit.models import AuditEntry
-from portal.directory import bulk
+from portal.directory import bulk, offboarding
+from portal.directory.models import Invitation, Member
 from portal.jobs import engine
 from portal.jobs.csvfile import read_text
 from portal.jobs.models import Job, JobItem, JobRun
+from portal.sandbox import Sandbox, server
+from portal.sandbox import state as calendly_state
+from portal.sandbox.http import Route
 from tests.accounts.test_connections import oauth_connection
-from tests.directory.test_actions import connect
+from tests.directory.test_actions import Connected, connect
 from tests.jobs.conftest import StartWorkers
 from tests.jobs.workers import (
     PrivateRedis,
@@ -278,3 +285,168 @@ def test_a_job_that_outlives_the_access_token_renews_it_and_keeps_the_connection
     renewals = sandbox.requests.count("POST /oauth/token")
     assert renewals >= 2
     assert renewals == connection.token_version
+
+
+# -- offboarding ------------------------------------------------------------------------------
+
+# The sandbox's names for Calendly's two deleting routes, as its request log counts them.
+REMOVALS = "DELETE /organization_memberships/{uuid}"
+REVOCATIONS = "DELETE /organizations/{org_uuid}/invitations/{uuid}"
+# A guard only: the test lets held requests through a moment after it kills. Under the
+# client's 20 s read timeout, so a failing test never turns a hold into a retried DELETE.
+HOLD_TIMEOUT = 15.0
+
+
+@contextlib.contextmanager
+def requests_held(
+    monkeypatch: pytest.MonkeyPatch, route_key: str, count: int
+) -> Iterator[Callable[[], int]]:
+    """Calendly's next `count` requests to `route_key` wait, before Calendly acts on them,
+    until the block ends; yields how many have been held. The sandbox's forced faults take
+    whichever request comes next, and an offboarding reads twice before it removes: this picks
+    one route out, through the fault hook every API request passes."""
+    lock = threading.Lock()
+    held = 0
+    released = threading.Event()
+    pick_fault = server.pick_fault
+
+    def holding(sb: Sandbox, route: Route) -> str | None:
+        nonlocal held
+        if route.key == route_key:
+            with lock:
+                hold = held < count
+                if hold:
+                    held += 1
+            if hold:
+                released.wait(HOLD_TIMEOUT)
+        return pick_fault(sb, route)
+
+    def so_far() -> int:
+        with lock:
+            return held
+
+    monkeypatch.setattr(server, "pick_fault", holding)
+    try:
+        yield so_far
+    finally:
+        released.set()
+
+
+def kill_while_a_removal_is_in_flight(
+    monkeypatch: pytest.MonkeyPatch, pool: WorkerPool, kill: Callable[[], object]
+) -> None:
+    """Hold the next two removals and kill while they are held. Each worker's one child waits
+    on its own request, so the two are one from each worker. Let through after the kill,
+    Calendly removes the dead worker's person with the worker gone: its item is left in
+    flight, and nobody heard that the removal was made."""
+    with requests_held(monkeypatch, REMOVALS, 2) as held:
+        wait_for(lambda: held() == 2, 30, "both workers to send a removal", pool=pool)
+        kill()
+
+
+def pending_invitation(sandbox: RunningSandbox, email: str) -> None:
+    """A pending invitation in Calendly, put in its state: Calendly's API refuses to invite a
+    member, and someone who joined another way may still have one."""
+    with sandbox.lock:
+        now = sandbox.now()
+        row = calendly_state.Invitation(
+            sandbox.new_id(), sandbox.org_uuid, email, "pending", now, now, now
+        )
+        sandbox.invitations[row.uuid] = row
+
+
+def start_offboarding(connected: Connected, emails: list[str], redis: PrivateRedis) -> Job:
+    """Draft and start an offboarding as the members page does, then wake two runs through
+    the workers' own Redis."""
+    preview = offboarding.prepare(
+        organization=connected.org,
+        addresses=read_text("\n".join(emails)),
+        source_name="a pasted list",
+        actor=connected.admin,
+    )
+    assert preview.to_offboard == len(emails)
+    engine.start(preview.job, actor=connected.admin, hand_over=False)
+    wake(redis.url, preview.job.pk, count=2)
+    return preview.job
+
+
+def assert_each_offboarded_once(
+    sandbox: RunningSandbox, *, removed: list[str], revoked: list[str]
+) -> None:
+    """Calendly removed each member and revoked each invitation once, and nothing else. A
+    second removal of the same membership is answered 404 and not counted as one, so the
+    requests tell whether anyone was sent twice."""
+    with sandbox.lock:
+        memberships = dict(sandbox.memberships_removed)
+        invitations = dict(sandbox.invitations_revoked)
+    for what, done, wanted in (
+        ("removed", memberships, removed),
+        ("revoked", invitations, revoked),
+    ):
+        never = sorted(set(wanted) - set(done))
+        twice = sorted(email for email, times in done.items() if times > 1)
+        extra = sorted(set(done) - set(wanted))
+        assert (never[:5], twice[:5], extra[:5]) == ([], [], []), (
+            f"{len(never)} never {what}, {len(twice)} {what} more than once, "
+            f"{len(extra)} {what} who were not on the list"
+        )
+    sent = {
+        "removals": sandbox.requests.count(REMOVALS),
+        "revocations": sandbox.requests.count(REVOCATIONS),
+    }
+    assert sent == {"removals": len(removed), "revocations": len(revoked)}, "some were sent twice"
+
+
+@pytest.mark.parametrize("lost", ["a pool child", "a whole worker"])
+def test_offboarding_with_a_worker_killed_mid_removal_removes_each_person_once(
+    lost: str,
+    sandbox_factory: SandboxFactory,
+    start_workers: StartWorkers,
+    own_redis: PrivateRedis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandbox = sandbox_factory(members=250, rate_limit=UNLIMITED)
+    # Every plain member leaves (the owner, whose connection the portal uses, and the admins
+    # stay); every twelfth of them has a pending invitation as well, and 30 addresses were
+    # only invited.
+    leavers = sorted(user.email.lower() for user in sandbox.plain_users)
+    invited_members = leavers[::12]
+    only_invited = [f"invited{n}@example.org" for n in range(30)]
+    not_on_the_list = {i.email for i in sandbox.invitations.values() if i.status == "pending"}
+    for email in [*invited_members, *only_invited]:
+        pending_invitation(sandbox, email)
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = [*leavers, *only_invited]
+    job = start_offboarding(connected, emails, own_redis)
+    wait_for(items_finished_at_least(job.pk, 60), JOB_TIMEOUT, "60 people", pool=pool)
+
+    if lost == "a pool child":
+        killed: list[int] = []
+        kill_while_a_removal_is_in_flight(
+            monkeypatch, pool, lambda: killed.append(pool.kill_child(0))
+        )
+        wait_for(lambda: pool.child_pids(0) not in ([], killed), 30, "a new pool child", pool=pool)
+        assert "signal 9 (SIGKILL)" in pool.log_text(0)
+    else:
+        kill_while_a_removal_is_in_flight(monkeypatch, pool, lambda: pool.kill_main(0))
+        pool.restart(0)
+
+    job = run_to_the_end(job, pool)
+    assert_all_succeeded(job, len(emails))
+    assert_each_offboarded_once(sandbox, removed=leavers, revoked=[*invited_members, *only_invited])
+    # The dead worker's person was taken over once its lease ran out; the new attempt read
+    # Calendly, found the membership gone and recorded the removal without sending it again.
+    taken_over = JobItem.objects.filter(
+        job=job, attempts__gt=1, message__contains="already done in Calendly"
+    )
+    assert taken_over.exists(), list(
+        JobItem.objects.filter(job=job, attempts__gt=1).values_list("key", "message")
+    )
+    # The mirror says so: nobody on the list is a member or invited any more, everyone else is.
+    members = Member.objects.current().filter(organization=connected.org)
+    assert sorted(members.values_list("email", flat=True)) == sorted(
+        [sandbox.owner.email, *(admin.email for admin in sandbox.admins)]
+    )
+    pending = Invitation.objects.current().filter(organization=connected.org)
+    assert set(pending.values_list("email", flat=True)) == not_on_the_list
