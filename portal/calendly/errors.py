@@ -139,6 +139,11 @@ class CannotRemoveSelf(PermissionDenied):
     remove its own membership."""
 
 
+class DataRequestsNotPermitted(PermissionDenied):
+    """403 on data deletion: the caller is not an owner or admin with the "data requests"
+    permission, which only Calendly support switches on (not a scope the portal can ask for)."""
+
+
 class UpgradeRequired(PermissionDenied):
     """403 "Please upgrade ...": the organization's plan does not include this; `plan` is what
     Calendly asks for ("Enterprise", "a paid Calendly account", "Professional", ...)."""
@@ -285,8 +290,10 @@ _BAD_REQUEST_BY_MESSAGE: Sequence[tuple[re.Pattern[str], type[BadRequest]]] = (
 # all the invitations you're allotted based upon the number of seats purchased ...", "... allotted
 # to you with a trial account.", "Please upgrade your Calendly account to Enterprise.",
 # "Please upgrade to a paid Calendly account." (older: "... to Professional", "... to Standard"),
-# "You can not change owner role", "You can not remove yourself from organization".
+# "You can not change owner role", "You can not remove yourself from organization", "You must
+# be an admin/owner with the data requests permission enabled to use this resource. ...".
 _PERMISSION_DENIED_BY_MESSAGE: Sequence[tuple[re.Pattern[str], type[PermissionDenied]]] = (
+    (re.compile(r"\bdata requests permission\b", re.IGNORECASE), DataRequestsNotPermitted),
     (re.compile(r"\bSCIM\b", re.IGNORECASE), ScimManaged),
     (re.compile(r"\bowner role\b", re.IGNORECASE), CannotRemoveOwner),
     (re.compile(r"\bremove yourself\b", re.IGNORECASE), CannotRemoveSelf),
@@ -491,6 +498,16 @@ def _(error: CannotRemoveSelf, doing: _Doing) -> str:
     return (
         f"Calendly refused {doing.it}: the portal is connected as this person, and nobody can "
         "remove themselves. Connect the portal as another admin first."
+    )
+
+
+@_words.register
+def _(error: DataRequestsNotPermitted, doing: _Doing) -> str:
+    return (
+        f"Calendly refused {doing.it}: it needs an owner or admin account that Calendly support "
+        'has given the "data requests" permission, and the connected account is not one. Ask '
+        "Calendly support to grant it (or connect the portal as an owner or admin who has it), "
+        "then resume."
     )
 
 

@@ -7,5 +7,5 @@ class DirectoryConfig(AppConfig):
     verbose_name = "Organization directory"
 
     def ready(self) -> None:
-        # Register the bulk invitation and offboarding kinds of job with the job engine.
-        from portal.directory import bulk, offboarding  # noqa: F401
+        # Register the bulk invitation, offboarding and data-deletion kinds of job with the engine.
+        from portal.directory import bulk, deletion, offboarding  # noqa: F401

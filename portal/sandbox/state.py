@@ -381,7 +381,9 @@ class Sandbox:
     `faults` is the share of API requests that fail on purpose (see `server.py`);
     `owner_token` fixes the owner's personal access token; `access_token_ttl` is the OAuth
     access-token lifetime in seconds; `revoke_ends_all_grants` makes a revocation end all of
-    that user's grants to the app (the unconfirmed, pessimistic reading of Calendly's docs).
+    that user's grants to the app (the unconfirmed, pessimistic reading of Calendly's docs);
+    `data_requests_permission=False` refuses data deletion as Calendly does until its support
+    grants that permission.
     """
 
     def __init__(
@@ -404,12 +406,17 @@ class Sandbox:
         webhook_timeout: float = 5.0,
         scim: bool = False,
         revoke_ends_all_grants: bool = False,
+        data_requests_permission: bool = True,
     ) -> None:
         if members < 5:
             raise ValueError("the sandbox needs at least 5 members (owner, admins, users)")
         self.members = members
         # An organization provisioned through SCIM refuses member changes over the REST API.
         self.scim = scim
+        # Whether Calendly support has switched on the "data requests" permission that data
+        # deletion needs besides the Enterprise plan and an owner's or admin's token. On by
+        # default here (it is off in a real organization until support is asked).
+        self.data_requests_permission = data_requests_permission
         # Whether revoking one OAuth token also ends every other grant the same user gave the
         # same app. Calendly's revoke documentation does not say; the portal must work either way.
         self.revoke_ends_all_grants = revoke_ends_all_grants
@@ -454,6 +461,10 @@ class Sandbox:
         # these: nobody removed twice, no invitation revoked twice).
         self.memberships_removed: Counter[str] = Counter()
         self.invitations_revoked: Counter[str] = Counter()
+        # Per address (lower case): data-deletion requests accepted that named it (a request
+        # cannot be checked afterwards, so a data-deletion job is judged by this: each address
+        # asked for once).
+        self.deletions_requested: Counter[str] = Counter()
         # Per access token: API requests counted against its user's budget, and those refused
         # with 429. Two integrations of one user share the budget; this tells their 429s apart.
         self.budgeted_requests: Counter[str] = Counter()

@@ -422,6 +422,39 @@ def test_a_create_that_never_left_is_sent_again() -> None:
     assert len(recorder.sent("POST")) == 2
 
 
+@pytest.mark.parametrize(
+    "lost_answer",
+    [
+        httpx.ReadTimeout("no answer"),
+        httpx.RemoteProtocolError("peer closed connection"),
+        json_response(503, {"title": "Service Unavailable", "message": "x"}),
+    ],
+    ids=["read-timeout", "connection-reset", "503"],
+)
+def test_a_data_deletion_request_whose_answer_was_lost_is_not_sent_again(
+    lost_answer: Exception | httpx.Response,
+) -> None:
+    # Calendly keeps no trace of a deletion request to read back, so nothing can reconcile it.
+    recorder = Recorder(in_turn(lost_answer))
+    client = make_client(recorder)
+
+    with pytest.raises(errors.AmbiguousWrite):
+        client.delete_invitee_data(emails=["a@example.com", "b@example.com"])
+
+    assert len(recorder.sent("POST")) == 1
+
+
+def test_a_data_deletion_request_that_never_left_is_sent_again_and_202_is_success() -> None:
+    recorder = Recorder(in_turn(httpx.ConnectError("refused"), json_response(202, {})))
+    client = make_client(recorder)
+
+    assert client.delete_invitee_data(emails=["a@example.com"]) is None
+    posts = recorder.sent("POST")
+    assert len(posts) == 2
+    assert posts[-1].url.path == "/data_compliance/deletion/invitees"
+    assert json.loads(posts[-1].content) == {"emails": ["a@example.com"]}
+
+
 class FakeInvitations:
     """Calendly's invitations endpoints, with a switch to lose the answer to a POST."""
 

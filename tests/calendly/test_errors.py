@@ -17,6 +17,10 @@ SEATS = (
 )
 TRIAL = "You already sent all the invitations allotted to you with a trial account."
 SCIM = "You cannot perform this action for an organization with SCIM enabled."
+DATA_REQUESTS = (
+    "You must be an admin/owner with the data requests permission enabled to use this resource. "
+    "Contact Calendly support and ask them to grant you data requests permission."
+)
 
 
 def refused(message: str, title: str = "Permission Denied") -> errors.CalendlyError:
@@ -77,6 +81,7 @@ def test_only_a_race_condition_among_the_400s_is_worth_trying_again() -> None:
         ("This user is not in your organization", errors.PermissionDenied),
         ("You can not change owner role", errors.CannotRemoveOwner),
         ("You can not remove yourself from organization", errors.CannotRemoveSelf),
+        (DATA_REQUESTS, errors.DataRequestsNotPermitted),
     ],
 )
 def test_a_403_is_told_apart_by_its_message(
@@ -237,6 +242,15 @@ def test_a_plan_refusal_names_the_plan_calendly_asks_for() -> None:
     assert explain(refused("Please upgrade to a paid Calendly account.")) == (
         "The organization's Calendly plan does not include this: Calendly asks for an upgrade to "
         "a paid Calendly account."
+    )
+
+
+def test_data_deletion_without_the_data_requests_permission_points_to_calendly_support() -> None:
+    assert explain(refused(DATA_REQUESTS), doing="requesting data deletion") == (
+        "Calendly refused requesting data deletion: it needs an owner or admin account that "
+        'Calendly support has given the "data requests" permission, and the connected account '
+        "is not one. Ask Calendly support to grant it (or connect the portal as an owner or "
+        "admin who has it), then resume."
     )
 
 

@@ -296,15 +296,19 @@ def sample_webhook_data(sb: Sandbox, req: Request) -> Response:
 # -- data compliance ---------------------------------------------------------------------------
 
 
+DATA_REQUESTS_PERMISSION = (
+    "You must be an admin/owner with the data requests permission enabled to use this "
+    "resource. Contact Calendly support and ask them to grant you data requests permission."
+)
+
+
 def compliance_checks(sb: Sandbox, req: Request) -> None:
     if sb.organizations[req.caller.organization].plan != "enterprise":
         raise forbidden(UPGRADE_ENTERPRISE)
-    require_admin(
-        sb,
-        req,
-        "You must be an admin/owner with the data requests permission enabled to use this "
-        "resource. Contact Calendly support and ask them to grant you data requests permission.",
-    )
+    require_admin(sb, req, DATA_REQUESTS_PERMISSION)
+    # Calendly answers an admin whose permission support has not switched on in the same words.
+    if not sb.data_requests_permission:
+        raise forbidden(DATA_REQUESTS_PERMISSION)
 
 
 def delete_invitee_data(sb: Sandbox, req: Request) -> Response:
@@ -318,6 +322,7 @@ def delete_invitee_data(sb: Sandbox, req: Request) -> Response:
     compliance_checks(sb, req)
     # Calendly processes these within 7 days and never reports back; the sandbox records them.
     sb.deletion_requests.append({"kind": "invitees", "emails": emails, "by": req.caller.uuid})
+    sb.deletions_requested.update(email.lower() for email in emails)
     return Response.json(202, {})
 
 
