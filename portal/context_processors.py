@@ -23,6 +23,7 @@ SECTIONS = [
     ("Links", "links:directory"),
     ("Webhooks", "webhooks:subscriptions"),
     ("Jobs", "jobs:list"),
+    ("Data deletion", "compliance:deletion"),
     ("Audit", "audit:log"),
 ]
 

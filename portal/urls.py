@@ -20,5 +20,6 @@ urlpatterns = [
     path("members/", include("portal.directory.urls")),
     path("links/", include("portal.links.urls")),
     path("jobs/", include("portal.jobs.urls")),
+    path("data-deletion/", include("portal.directory.compliance_urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -137,6 +137,13 @@ RULES: dict[str, Rule] = {
     # Bulk work is the admins'; another organization's job is not found, as if it did not exist.
     "directory:bulk_invite": Rule("GET", ADMINS_OK),
     "directory:offboard": Rule("GET", ADMINS_OK),
+    "compliance:deletion": Rule("GET", {**ADMINS_OK, "compliance": 200}),
+    # Only a deletion job has evidence; an admin's bulk invitation is not one.
+    "compliance:evidence": Rule(
+        "GET",
+        {"admin": 404, "compliance": 404, "other_org": 404},
+        args=lambda world: {"pk": job_entry(world).pk},
+    ),
     # Support and compliance open the jobs pages for their own kinds of job (bulk single-use
     # links, data deletion); an admin's bulk invitation is, to them, not there.
     "jobs:list": Rule("GET", {**ADMINS_OK, "support": 200, "compliance": 200}),

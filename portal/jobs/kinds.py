@@ -78,6 +78,8 @@ class Kind:
     plural: str = ""
     verb: str = "Start"
     will: str = "will be done"
+    # What the Start button counts ("Invite 29 people", "Send 3 requests").
+    units: tuple[str, str] = ("person", "people")
     # Kinds whose changes cannot be undone (removals, deletions): Start asks the person to
     # type how many items it will act on, and with JOBS_NEED_APPROVAL a second admin approves.
     destructive: bool = False
