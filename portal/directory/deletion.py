@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -63,6 +63,9 @@ COMMAND_ACTOR = "manage.py delete_invitee_data"
 # fewer people in doubt when an answer is lost, since a whole request is then "may have been
 # sent", and fewer held up when Calendly refuses one address of a request.
 EMAILS_PER_REQUEST = 50
+# Calendly's longest window of scheduled events in one request is "24 months"; 730 days is
+# never longer than that.
+LONGEST_EVENT_WINDOW = timedelta(days=730)
 # Rows written per INSERT while reading a list: memory stays flat however long it is.
 CHUNK = 1000
 DOING = "requesting data deletion"
@@ -149,6 +152,59 @@ def prepare(
     return Preview(job=job, counts=counts, requests=requests)
 
 
+def event_window_problem(start: datetime, end: datetime, now: datetime) -> str | None:
+    """Why Calendly would refuse to delete the scheduled events between `start` and `end`
+    (its rules: a window in the past, at most 24 months long); None when it would not."""
+    if end <= start:
+        return "The end must come after the start."
+    if end > now:
+        return "Calendly deletes only events in the past: the end must be before now."
+    if end - start > LONGEST_EVENT_WINDOW:
+        return (
+            "Calendly takes at most 24 months in one request: shorten the window, and send the "
+            "rest as another request."
+        )
+    return None
+
+
+def prepare_events(
+    *,
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+    actor: User | None,
+    actor_label: str = "",
+) -> Preview:
+    """Write a draft job asking Calendly to delete the scheduled events between `start` and
+    `end` (raises ValueError, with the reason, for a window Calendly would refuse)."""
+    problem = event_window_problem(start, end, timezone.now())
+    if problem:
+        raise ValueError(problem)
+    window = {
+        "start_time": start.astimezone(UTC).isoformat(),
+        "end_time": end.astimezone(UTC).isoformat(),
+    }
+    described = f"events from {when(window['start_time'])} to {when(window['end_time'])}"
+    with transaction.atomic():
+        job = Job.objects.create(
+            organization=organization,
+            kind=KIND,
+            label=f"Request deletion of scheduled {described}"[:500],
+            created_by=actor,
+            created_by_label=audit.describe(actor) if actor is not None else actor_label,
+            parameters={"source": "a window of scheduled events", **window},
+        )
+        JobItem.objects.create(
+            job=job,
+            position=1,
+            key=f"request 1 ({described})",
+            source={"request": 1, "line": 1, "written": described, **window},
+        )
+        job.total = 1
+        job.save(update_fields=["total"])
+    return Preview(job=job, counts=Counter({TO_DO: 1}), requests=1)
+
+
 def _settled(job: Job, address: Address, outcome: str) -> JobItem:
     return JobItem(
         job=job,
@@ -199,7 +255,7 @@ def _open(job: Job) -> Iterator[kinds.DoItem]:
 
 def request_deletion(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outcome:
     """Send one request, unless an earlier attempt may have sent it (see the module's rule)."""
-    emails: list[str] = item.source["emails"]
+    what = _what(item.source)
     earlier: dict[str, Any] = dict(item.result)
     if earlier.get("status") == ACCEPTED:
         # The worker that heard the 202 stopped before the item was finished.
@@ -210,11 +266,16 @@ def request_deletion(client: CalendlyClient, job: Job, item: JobItem) -> kinds.O
             earlier["sending_at"],
             "the attempt that sent it stopped before Calendly's answer was recorded",
         )
-    sending = {"sending_at": _now(), "emails": emails, **_history(earlier)}
+    sending = {"sending_at": _now(), **what, **_history(earlier)}
     if not _note(item, sending):
         raise kinds.Retry("Another run took this request over.", counts=False)
     try:
-        client.delete_invitee_data(emails=emails)
+        if "emails" in what:
+            client.delete_invitee_data(emails=what["emails"])
+        else:
+            client.delete_scheduled_event_data(
+                start_time=what["start_time"], end_time=what["end_time"]
+            )
     except errors.AmbiguousWrite:
         return _unconfirmed(sending, sending["sending_at"], "Calendly's answer was lost")
     except errors.CalendlyError as error:
@@ -231,7 +292,7 @@ def request_deletion(client: CalendlyClient, job: Job, item: JobItem) -> kinds.O
         if isinstance(failure, kinds.Blocked):
             note_failure(job.organization, error)
         raise failure from error
-    accepted = {"status": ACCEPTED, "requested_at": _now(), "emails": emails, **_history(earlier)}
+    accepted = {"status": ACCEPTED, "requested_at": _now(), **what, **_history(earlier)}
     # Kept at once, so a worker stopped before the item is finished cannot make it look unsent.
     _note(item, accepted)
     return _accepted(accepted, late=False)
@@ -254,10 +315,22 @@ def _history(earlier: dict[str, Any]) -> dict[str, Any]:
     return {"earlier_sends": times} if times else {}
 
 
+def _what(source: dict[str, Any]) -> dict[str, Any]:
+    """What one request asks for: invitees' addresses, or a window of scheduled events."""
+    if "emails" in source:
+        return {"emails": list(source["emails"])}
+    return {"start_time": source["start_time"], "end_time": source["end_time"]}
+
+
+def _about(result: dict[str, Any]) -> str:
+    if "emails" in result:
+        return _addresses(len(result["emails"]))
+    return f"events from {when(result['start_time'])} to {when(result['end_time'])}"
+
+
 def _accepted(result: dict[str, Any], *, late: bool) -> kinds.Outcome:
-    count = len(result["emails"])
     message = (
-        f"Calendly accepted the request for {_addresses(count)} at "
+        f"Calendly accepted the request for {_about(result)} at "
         f"{when(result['requested_at'])}. It gives no status to check; deleting the data can "
         "take up to 7 days."
     )

@@ -493,3 +493,59 @@ def test_people_without_the_role_cannot_ask_for_deletions(connected: Connected) 
     assert client.get("/data-deletion/").status_code == 403
     assert client.post("/data-deletion/", {"addresses": "a@example.com"}).status_code == 403
     assert not Job.objects.exists()
+
+
+def test_scheduled_events_in_a_past_window_are_one_request_with_its_evidence(
+    connected: Connected,
+) -> None:
+    officer = UserFactory(organization=connected.org, role=Role.COMPLIANCE)
+    client = Client()
+    client.force_login(officer)
+    start = timezone.now() - timedelta(days=400)
+    end = timezone.now() - timedelta(days=30)
+    fields = {
+        "what": "events",
+        "events-start": timezone.localtime(start).strftime("%Y-%m-%dT%H:%M"),
+        "events-end": timezone.localtime(end).strftime("%Y-%m-%dT%H:%M"),
+    }
+
+    answer = client.post("/data-deletion/", fields)
+
+    job = Job.objects.get()
+    assert answer["Location"] == f"/jobs/{job.pk}"
+    assert job.remaining == 1
+    client.post(f"/jobs/{job.pk}/start", {"confirm": "1"})
+    job = run_to_the_end(job)
+    assert job.succeeded == 1
+    assert [r["kind"] for r in connected.sandbox.deletion_requests] == ["events"]
+    assert connected.sandbox.deletions_requested == {}
+    item = JobItem.objects.get(job=job)
+    assert item.message.startswith("Calendly accepted the request for events from ")
+    evidence = b"".join(client.get(f"/data-deletion/{job.pk}/evidence.csv").streaming_content)
+    assert item.source["start_time"] in evidence.decode("utf-8-sig")
+
+
+@pytest.mark.parametrize(
+    ("days_back", "length", "problem"),
+    [
+        (-2, 1, "the end must be before now"),
+        (10, 800, "at most 24 months in one request"),
+        (10, -1, "The end must come after the start."),
+    ],
+)
+def test_a_window_calendly_would_refuse_is_refused_before_anything(
+    connected: Connected, days_back: int, length: int, problem: str
+) -> None:
+    end = timezone.now() - timedelta(days=days_back)
+    start = end - timedelta(days=length)
+    fields = {
+        "what": "events",
+        "events-start": timezone.localtime(start).strftime("%Y-%m-%dT%H:%M"),
+        "events-end": timezone.localtime(end).strftime("%Y-%m-%dT%H:%M"),
+    }
+
+    answer = connected.client.post("/data-deletion/", fields)
+
+    assert answer.status_code == 400
+    assert problem in answer.content.decode()
+    assert not Job.objects.exists()

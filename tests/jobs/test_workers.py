@@ -397,21 +397,21 @@ def assert_each_offboarded_once(
     assert sent == {"removals": len(removed), "revocations": len(revoked)}, "some were sent twice"
 
 
-@pytest.mark.parametrize("lost", ["a pool child", "a whole worker"])
 def test_offboarding_with_a_worker_killed_mid_removal_removes_each_person_once(
-    lost: str,
     sandbox_factory: SandboxFactory,
     start_workers: StartWorkers,
     own_redis: PrivateRedis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sandbox = sandbox_factory(members=250, rate_limit=UNLIMITED)
+    # A whole worker is lost (a pool child's death is the invitation tests' too): its task is
+    # handed back only after the visibility timeout, so the sweeper brings a new run.
+    sandbox = sandbox_factory(members=130, rate_limit=UNLIMITED)
     # Every plain member leaves (the owner, whose connection the portal uses, and the admins
-    # stay); every twelfth of them has a pending invitation as well, and 30 addresses were
+    # stay); every twelfth of them has a pending invitation as well, and 15 addresses were
     # only invited.
     leavers = sorted(user.email.lower() for user in sandbox.plain_users)
     invited_members = leavers[::12]
-    only_invited = [f"invited{n}@example.org" for n in range(30)]
+    only_invited = [f"invited{n}@example.org" for n in range(15)]
     not_on_the_list = {i.email for i in sandbox.invitations.values() if i.status == "pending"}
     for email in [*invited_members, *only_invited]:
         pending_invitation(sandbox, email)
@@ -419,18 +419,10 @@ def test_offboarding_with_a_worker_killed_mid_removal_removes_each_person_once(
     pool = start_workers(sandbox, workers=2, concurrency=1)
     emails = [*leavers, *only_invited]
     job = start_offboarding(connected, emails, own_redis)
-    wait_for(items_finished_at_least(job.pk, 60), JOB_TIMEOUT, "60 people", pool=pool)
+    wait_for(items_finished_at_least(job.pk, 30), JOB_TIMEOUT, "30 people", pool=pool)
 
-    if lost == "a pool child":
-        killed: list[int] = []
-        kill_while_a_removal_is_in_flight(
-            monkeypatch, pool, lambda: killed.append(pool.kill_child(0))
-        )
-        wait_for(lambda: pool.child_pids(0) not in ([], killed), 30, "a new pool child", pool=pool)
-        assert "signal 9 (SIGKILL)" in pool.log_text(0)
-    else:
-        kill_while_a_removal_is_in_flight(monkeypatch, pool, lambda: pool.kill_main(0))
-        pool.restart(0)
+    kill_while_a_removal_is_in_flight(monkeypatch, pool, lambda: pool.kill_main(0))
+    pool.restart(0)
 
     job = run_to_the_end(job, pool)
     assert_all_succeeded(job, len(emails))
