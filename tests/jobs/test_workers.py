@@ -21,7 +21,7 @@ from django.utils import timezone
 from portal.accounts.models import Connection, Organization, User
 from portal.audit import Action
 from portal.audit.models import AuditEntry
-from portal.directory import bulk, offboarding
+from portal.directory import bulk, deletion, offboarding
 from portal.directory.models import Invitation, Member
 from portal.jobs import engine
 from portal.jobs.csvfile import read_text
@@ -442,3 +442,49 @@ def test_offboarding_with_a_worker_killed_mid_removal_removes_each_person_once(
     )
     pending = Invitation.objects.current().filter(organization=connected.org)
     assert set(pending.values_list("email", flat=True)) == not_on_the_list
+
+
+# -- data-deletion requests -------------------------------------------------------------------
+
+DELETIONS = "POST /data_compliance/deletion/invitees"
+
+
+def test_a_deletion_request_in_flight_when_its_worker_is_lost_is_never_sent_again(
+    sandbox_factory: SandboxFactory,
+    start_workers: StartWorkers,
+    own_redis: PrivateRedis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandbox = sandbox_factory(rate_limit=UNLIMITED)
+    connected = connect(sandbox)
+    pool = start_workers(sandbox, workers=2, concurrency=1)
+    emails = [f"guest{n:04}@example.org" for n in range(30 * deletion.EMAILS_PER_REQUEST)]
+    preview = deletion.prepare(
+        organization=connected.org,
+        addresses=read_text("\n".join(emails)),
+        source_name="a pasted list",
+        actor=connected.admin,
+    )
+    engine.start(preview.job, actor=connected.admin, hand_over=False)
+    wake(own_redis.url, preview.job.pk, count=2)
+    wait_for(items_finished_at_least(preview.job.pk, 5), JOB_TIMEOUT, "5 requests", pool=pool)
+
+    # Both workers' next requests wait inside Calendly; one worker dies meanwhile, and its
+    # request is accepted after it is gone: nobody hears the 202.
+    with requests_held(monkeypatch, DELETIONS, 2) as held:
+        wait_for(lambda: held() == 2, 30, "both workers to send a request", pool=pool)
+        pool.kill_main(0)
+    pool.restart(0)
+    job = run_to_the_end(preview.job, pool)
+
+    with sandbox.lock:
+        asked = dict(sandbox.deletions_requested)
+    assert sorted(asked) == emails  # every address asked for...
+    assert max(asked.values()) == 1  # ...and none twice
+    assert sandbox.requests.count(DELETIONS) == 30
+    # The dead worker's request was taken over: its note says it went out, so it is reported
+    # as one that may have been sent, for a person to decide on, never sent again by itself.
+    doubtful = JobItem.objects.filter(job=job, outcome=deletion.UNCONFIRMED)
+    assert doubtful.count() == 1
+    assert "it was not sent again" in doubtful.get().message
+    assert (job.state, job.succeeded, job.failed) == (Job.State.DONE, 29, 1)
