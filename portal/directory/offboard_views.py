@@ -37,6 +37,11 @@ class OffboardForm(forms.Form):
         help_text=f"One per line, up to {MAX_ROWS:,}.",
     )
 
+    delete_invitee_data = forms.BooleanField(
+        required=False,
+        label="Also ask Calendly to delete their data as invitees (Enterprise)",
+    )
+
     def __init__(self, data: Mapping[str, Any] | None, *, organization_id: int) -> None:
         super().__init__(data)
         # Only this organization's current members can be chosen: an id from another
@@ -82,6 +87,7 @@ def offboard(request: HtmxHttpRequest) -> HttpResponse:
                     addresses=read_text(text),
                     source_name=source,
                     actor=person(request),
+                    delete_invitee_data=form.cleaned_data["delete_invitee_data"],
                 )
             except CsvRefused as refused:
                 form.add_error(None, refused.message)

@@ -40,6 +40,7 @@ from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
 from portal.calendly.schemas import OrganizationInvitation, OrganizationMembership
 from portal.core.text import storable
+from portal.directory import deletion
 from portal.directory.mirror import mirror_changed
 from portal.directory.models import EventType, Invitation, Member
 from portal.jobs import engine, kinds
@@ -120,8 +121,10 @@ def prepare(
     source_name: str,
     actor: User | None,
     actor_label: str = "",
+    delete_invitee_data: bool = False,
 ) -> Preview:
-    """Write a draft offboarding job for `addresses`, each item with its inventory."""
+    """Write a draft offboarding job for `addresses`, each item with its inventory; with
+    `delete_invitee_data`, a data-deletion request for the same people too, started with it."""
     counts: Counter[str] = Counter()
     seen: set[str] = set()
     connection_user = (
@@ -147,7 +150,34 @@ def prepare(
         job.total = len(items)
         job.skipped = job.total - counts[TO_DO]
         job.save(update_fields=["total", "skipped"])
+        leaving = [item.key for item in items if item.state == JobItem.State.PENDING]
+        if delete_invitee_data and leaving:
+            request = deletion.prepare(
+                organization=organization,
+                addresses=(
+                    Address(line=n, raw=email, email=email, problem=None)
+                    for n, email in enumerate(leaving, start=1)
+                ),
+                source_name=f"offboarding job {job.pk}",
+                actor=actor,
+                actor_label=actor_label,
+            )
+            job.parameters = {**job.parameters, "deletion_job": request.job.pk}
+            job.save(update_fields=["parameters"])
     return Preview(job=job, counts=counts)
+
+
+def _start_deletion(job: Job, actor: User | None, actor_label: str) -> None:
+    """An offboarding that asked for its people's invitee data to be deleted starts that
+    request with it (which, with JOBS_NEED_APPROVAL, waits for its own approval)."""
+    linked = Job.objects.filter(
+        pk=job.parameters.get("deletion_job"),
+        organization=job.organization,
+        kind=deletion.KIND,
+        state=Job.State.DRAFT,
+    ).first()
+    if linked is not None:
+        engine.start(linked, actor=actor, actor_label=actor_label)
 
 
 def _item(
@@ -449,6 +479,7 @@ kinds.register(
         destructive=True,
         schedulable=True,
         preview_template="directory/offboard_preview.html",
+        on_start=_start_deletion,
         report_template="directory/offboard_report.html",
     )
 )

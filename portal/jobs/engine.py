@@ -472,6 +472,14 @@ def start(
         _queue(job, Job.State.DRAFT, actor=actor, actor_label=actor_label, request=request)
         if hand_over and job.remaining:
             _wake_after_commit(job, parallel=True)
+        _started(job, actor, actor_label)
+
+
+def _started(job: Job, actor: User | None, actor_label: str) -> None:
+    """What the kind starts with its job (in the same transaction)."""
+    also = kinds.get(job.kind).on_start
+    if also is not None:
+        also(job, actor, actor_label)
 
 
 def _ask_approval(job: Job, *, actor: User | None, actor_label: str, request: Any) -> None:
@@ -513,6 +521,7 @@ def approve(job: Job, *, actor: User, request: Any = None) -> None:
         _queue(job, Job.State.AWAITING_APPROVAL, actor=actor, actor_label="", request=request)
         if job.remaining:
             _wake_after_commit(job, parallel=True)
+        _started(job, actor, "")
 
 
 def _queue(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from django.db.models import Model
 
+    from portal.accounts.models import User
     from portal.jobs.models import Job, JobItem
 
 
@@ -88,6 +89,9 @@ class Kind:
     # The portal roles whose people may see, start and steer this kind's jobs (approving one
     # stays an admin's).
     roles: frozenset[str] = frozenset({"admin"})
+    # What else starting one of these jobs starts (an offboarding's data-deletion request):
+    # called with the job, who started it and their label, once the job is queued.
+    on_start: Callable[[Job, User | None, str], None] | None = None
     # A kind's own parts of its page: the preview's details, the finished job's report.
     preview_template: str = ""
     report_template: str = ""

@@ -586,3 +586,59 @@ def test_a_revocation_calendly_made_without_our_hearing_is_recorded_on_the_next_
     assert row.removed_at is not None
     entry = AuditEntry.objects.get(action=Action.INVITATION_REVOKED)
     assert entry.after["already_done_in_calendly"] is True
+
+
+def test_offboarding_may_also_request_deletion_of_their_invitee_data(
+    connected: Connected, django_capture_on_commit_callbacks: object
+) -> None:
+    leaver, other = plain_members(connected, 2)
+    connected.client.post(
+        "/members/offboard", {"member": [leaver.pk, other.pk], "delete_invitee_data": "on"}
+    )
+    job = Job.objects.get(kind=offboarding.KIND)
+    linked = Job.objects.get(pk=job.parameters["deletion_job"])
+    assert (linked.kind, linked.state, linked.remaining) == ("delete_invitee_data", "draft", 1)
+    page = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    assert "Starting this also sends a data-deletion request" in page
+
+    with django_capture_on_commit_callbacks():  # type: ignore[operator]
+        connected.client.post(f"/jobs/{job.pk}/start", {"confirm": "2"})
+    linked.refresh_from_db()
+    assert linked.state == Job.State.QUEUED
+    run_to_the_end(job)
+    run_to_the_end(linked)
+
+    emails = {leaver.email.lower(), other.email.lower()}
+    assert connected.sandbox.memberships_removed == dict.fromkeys(emails, 1)
+    assert connected.sandbox.deletions_requested == dict.fromkeys(emails, 1)
+    report = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    assert f"the data-deletion request (job {linked.pk})" in report
+
+
+def test_the_command_may_also_request_deletion_and_a_dry_run_makes_no_request(
+    connected: Connected,
+) -> None:
+    leaver = plain_members(connected, 1)[0]
+    call_command(
+        "deprovision",
+        leaver.email,
+        "--delete-invitee-data",
+        "--dry-run",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    assert not Job.objects.exists()
+
+    err = StringIO()
+    call_command(
+        "deprovision",
+        leaver.email,
+        "--delete-invitee-data",
+        "--wait",
+        stdout=StringIO(),
+        stderr=err,
+    )
+    linked = Job.objects.get(kind="delete_invitee_data")
+    assert linked.state == Job.State.QUEUED
+    assert f"data-deletion request job {linked.pk} runs in the background" in err.getvalue()
+    assert linked.created_by_label == offboarding.COMMAND_ACTOR

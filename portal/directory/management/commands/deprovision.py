@@ -28,6 +28,12 @@ class Command(BaseCommand):
             help="the Calendly organization URI (when several are connected)",
         )
         parser.add_argument(
+            "--delete-invitee-data",
+            action="store_true",
+            help="also ask Calendly to delete their data as invitees (Enterprise), as a "
+            "data-deletion request started with the offboarding",
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help="show each person's inventory and what would happen; change nothing",
@@ -46,6 +52,7 @@ class Command(BaseCommand):
         org: str | None,
         dry_run: bool,
         wait: bool,
+        delete_invitee_data: bool = False,
         **options: Any,
     ) -> None:
         organizations = organizations_for(org)
@@ -65,6 +72,7 @@ class Command(BaseCommand):
                 source_name="the command line",
                 actor=None,
                 actor_label=offboarding.COMMAND_ACTOR,
+                delete_invitee_data=delete_invitee_data and not dry_run,
             )
         except CsvRefused as refused:
             raise CommandError(refused.message) from refused
@@ -76,17 +84,23 @@ class Command(BaseCommand):
             return
         if not preview.to_offboard:
             self._report(job)
-            job.delete()
+            _discard(job)
             self.stderr.write("Nobody here can be offboarded; no job was started.")
             return
         if wait and engine.needs_approval(job):
-            job.delete()
+            _discard(job)
             raise CommandError(
                 "Offboarding needs a second admin's approval here (JOBS_NEED_APPROVAL), so it "
                 "cannot run to its end in this command. Run it without --wait: the job then "
                 "waits for an admin to approve it on its page."
             )
         engine.start(job, actor=None, actor_label=offboarding.COMMAND_ACTOR, hand_over=not wait)
+        linked = job.parameters.get("deletion_job")
+        if linked:
+            self.stderr.write(
+                f"Their data as invitees: data-deletion request job {linked} runs in the "
+                "background (its page has the evidence)."
+            )
         if job.state == Job.State.AWAITING_APPROVAL:
             self.stdout.write(str(job.pk))
             self.stderr.write(
@@ -125,6 +139,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{_who(item)}: {label}. {item.message}")
             for step in item.result.get("to_do_in_calendly", []):
                 self.stdout.write(f"  - {step}")
+
+
+def _discard(job: Job) -> None:
+    """Drop a draft that will not run, with the data-deletion draft made alongside it."""
+    Job.objects.filter(pk=job.parameters.get("deletion_job"), state=Job.State.DRAFT).delete()
+    job.delete()
 
 
 def _who(item: JobItem) -> str:
