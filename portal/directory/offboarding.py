@@ -100,6 +100,17 @@ def checklist(inventory: dict[str, Any]) -> list[str]:
             "Check the pools they hosted (" + ", ".join(inventory["pools"]) + "): each must "
             "keep enough hosts to be booked."
         )
+    if inventory.get("upcoming_meetings"):
+        steps.append(
+            f"They had {inventory['upcoming_meetings']} upcoming meeting(s), which stay booked: "
+            "tell the invitees, or cancel or reassign them in Calendly."
+        )
+    if inventory.get("webhooks"):
+        steps.append(
+            "Webhook subscriptions they made (to " + ", ".join(inventory["webhooks"]) + ") "
+            "stop working with their membership: recreate any still needed with an admin's "
+            "connection."
+        )
     steps.append(f"Review the groups they were in, and their admins ({ADMIN_GROUPS}).")
     return steps
 
@@ -311,6 +322,8 @@ def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outco
                 f"{membership.user.name} owns the organization. Calendly does not let the owner "
                 "be removed; transfer ownership in Calendly's admin center first.",
             )
+        # What only Calendly knows, read while they are still a member: for the report.
+        left_behind = _in_calendly(client, organization, membership.user.uri)
         # A 404: removed meanwhile, and the outcome is the same.
         with contextlib.suppress(errors.NotFound):
             client.remove_user_from_organization(membership=membership.uri)
@@ -329,7 +342,31 @@ def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outco
         if isinstance(failure, kinds.Blocked):
             note_failure(organization, error)
         raise failure from error
-    return _removed(job, item, membership, revoked, "Removed from the organization.")
+    return _removed(
+        job, item, membership, revoked, "Removed from the organization.", found=left_behind
+    )
+
+
+def _in_calendly(client: CalendlyClient, organization: Organization, user: str) -> dict[str, Any]:
+    """Their upcoming meetings (how many) and the webhook subscriptions they made (where they
+    send), which the mirror does not keep."""
+    upcoming = sum(
+        1
+        for _ in client.list_scheduled_events(
+            organization=organization.uri,
+            user=user,
+            status="active",
+            min_start_time=timezone.now(),
+        )
+    )
+    hooks = [
+        storable(hook.callback_url)
+        for hook in client.list_webhook_subscriptions(
+            organization=organization.uri, scope="user", user=user
+        )
+        if hook.state == "active"
+    ]
+    return {"upcoming_meetings": upcoming, "webhooks": hooks}
 
 
 def _revoke(client: CalendlyClient, job: Job, sent: OrganizationInvitation) -> None:
@@ -430,6 +467,7 @@ def _removed(
     message: str,
     *,
     member: Member | None = None,
+    found: dict[str, Any] | None = None,
 ) -> kinds.Outcome:
     organization = job.organization
     if member is None and membership is not None:
@@ -449,7 +487,7 @@ def _removed(
                 is_active=False
             )
         mirror_changed(organization.pk)
-    found = item.source.get("inventory") or {}
+    inventory = {**(item.source.get("inventory") or {}), **(found or {})}
     return kinds.Outcome(
         JobItem.State.DONE,
         REMOVED,
@@ -457,7 +495,8 @@ def _removed(
         result={
             "revoked_invitations": revoked,
             "membership": membership.uri if membership is not None else (member and member.uri),
-            "to_do_in_calendly": checklist(found),
+            **(found or {}),
+            "to_do_in_calendly": checklist(inventory),
         },
         audit_action=audit.Action.MEMBER_REMOVED,
         audit_target=member,
@@ -470,7 +509,7 @@ kinds.register(
         label="Offboarding",
         noun="person",
         open=_open,
-        requests_per_item=3.0,
+        requests_per_item=5.0,
         outcomes=OUTCOMES,
         to_do="To offboard",
         plural="people",

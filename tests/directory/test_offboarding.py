@@ -642,3 +642,46 @@ def test_the_command_may_also_request_deletion_and_a_dry_run_makes_no_request(
     assert linked.state == Job.State.QUEUED
     assert f"data-deletion request job {linked.pk} runs in the background" in err.getvalue()
     assert linked.created_by_label == offboarding.COMMAND_ACTOR
+
+
+def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendly(
+    connected: Connected,
+) -> None:
+    sandbox = connected.sandbox
+    now = sandbox.now()
+    hosts = [
+        (
+            user,
+            sum(
+                1
+                for e in sandbox.scheduled_events.values()
+                if user.uuid in e.hosts and e.status == "active" and e.start_time >= now
+            ),
+        )
+        for user in sandbox.plain_users
+    ]
+    user, upcoming = max(hosts, key=lambda pair: pair[1])
+    assert upcoming > 0, "the sandbox seeds upcoming meetings"
+    token = sandbox.issue_pat(user.uuid)
+    made = httpx.post(
+        f"{sandbox.url}/webhook_subscriptions",
+        json={
+            "url": "https://hooks.example.com/theirs",
+            "events": ["invitee.created"],
+            "organization": connected.org.uri,
+            "user": f"{sandbox.url}/users/{user.uuid}",
+            "scope": "user",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert made.status_code == 201, made.text
+
+    job = offboarded(connected, user.email)
+
+    item = JobItem.objects.get(job=job)
+    assert item.outcome == offboarding.REMOVED
+    assert item.result["upcoming_meetings"] == upcoming
+    assert item.result["webhooks"] == ["https://hooks.example.com/theirs"]
+    steps = " ".join(item.result["to_do_in_calendly"])
+    assert f"They had {upcoming} upcoming meeting(s)" in steps
+    assert "https://hooks.example.com/theirs" in steps
