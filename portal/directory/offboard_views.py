@@ -7,16 +7,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_http_methods
 
 from portal.accounts.models import Organization, Role
 from portal.accounts.roles import allow, organization_id, person
 from portal.directory import offboarding
+from portal.directory.bulk_views import MAX_UPLOAD_BYTES
 from portal.directory.models import Member
 from portal.htmx import HtmxHttpRequest
-from portal.jobs.csvfile import MAX_ROWS, CsvRefused, read_text
+from portal.jobs.csvfile import MAX_ROWS, CsvRefused, read_addresses, read_text
 
 
 class OffboardForm(forms.Form):
@@ -37,13 +40,25 @@ class OffboardForm(forms.Form):
         help_text=f"One per line, up to {MAX_ROWS:,}.",
     )
 
+    file = forms.FileField(
+        required=False,
+        label="Or a CSV file",
+        help_text="UTF-8, with an email column (or addresses in the first column).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
+    )
     delete_invitee_data = forms.BooleanField(
         required=False,
         label="Also ask Calendly to delete their data as invitees (Enterprise)",
     )
 
-    def __init__(self, data: Mapping[str, Any] | None, *, organization_id: int) -> None:
-        super().__init__(data)
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None,
+        files: MultiValueDict[str, UploadedFile[Any]] | None = None,
+        *,
+        organization_id: int,
+    ) -> None:
+        super().__init__(data, files)
         # Only this organization's current members can be chosen: an id from another
         # organization (or a removed member) is refused, not looked up.
         self.fields["member"].queryset = Member.objects.current().filter(  # type: ignore[attr-defined]
@@ -54,11 +69,17 @@ class OffboardForm(forms.Form):
         data = super().clean() or {}
         chosen = data.get("member")
         pasted = (data.get("addresses") or "").strip()
-        if chosen and pasted:
+        upload = data.get("file")
+        if sum(bool(given) for given in (chosen, pasted, upload)) > 1:
             raise forms.ValidationError(
-                "Choose people on the members page or paste addresses, not both."
+                "Choose people on the members page, paste addresses or upload a file: one of them."
             )
-        if not chosen and not pasted and not self.errors:
+        if upload is not None and upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1024 / 1024:.1f} MB; at most "
+                f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB is read. Is it the right file?"
+            )
+        if not chosen and not pasted and not upload and not self.errors:
             raise forms.ValidationError(
                 "Nobody was chosen: tick people on the members page, or paste their addresses."
             )
@@ -70,21 +91,30 @@ class OffboardForm(forms.Form):
 def offboard(request: HtmxHttpRequest) -> HttpResponse:
     org_id = organization_id(request)
     posted = request.method == "POST"
-    form = OffboardForm(request.POST if posted else None, organization_id=org_id)
+    form = OffboardForm(
+        request.POST if posted else None,
+        request.FILES if posted else None,
+        organization_id=org_id,
+    )
     status = 200
     if posted:
         if form.is_valid():
             chosen = form.cleaned_data["member"]
+            upload = form.cleaned_data["file"]
             if chosen:
                 text = "\n".join(member.email for member in chosen.order_by("name"))
+                addresses = read_text(text)
                 source = "a selection on the members page"
+            elif upload is not None:
+                addresses = read_addresses(upload.file)
+                source = upload.name or "an uploaded file"
             else:
-                text = form.cleaned_data["addresses"]
+                addresses = read_text(form.cleaned_data["addresses"])
                 source = "pasted addresses"
             try:
                 preview = offboarding.prepare(
                     organization=Organization.objects.get(pk=org_id),
-                    addresses=read_text(text),
+                    addresses=addresses,
                     source_name=source,
                     actor=person(request),
                     delete_invitee_data=form.cleaned_data["delete_invitee_data"],

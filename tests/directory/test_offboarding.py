@@ -8,6 +8,7 @@ from io import StringIO
 
 import httpx
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
@@ -685,3 +686,29 @@ def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendl
     steps = " ".join(item.result["to_do_in_calendly"])
     assert f"They had {upcoming} upcoming meeting(s)" in steps
     assert "https://hooks.example.com/theirs" in steps
+
+
+def test_a_csv_file_of_leavers_becomes_a_preview(connected: Connected) -> None:
+    leaver = plain_members(connected, 1)[0]
+    upload = SimpleUploadedFile(
+        "leavers.csv", f"name,email\n{leaver.name},{leaver.email}\nX,=HYPERLINK(1)\n".encode()
+    )
+
+    answer = connected.client.post("/members/offboard", {"file": upload})
+
+    job = Job.objects.get()
+    assert answer["Location"] == f"/jobs/{job.pk}"
+    assert job.label == "Offboard people from leavers.csv"
+    assert (job.total, job.remaining) == (2, 1)
+
+
+def test_a_file_and_pasted_addresses_at_once_are_refused(connected: Connected) -> None:
+    upload = SimpleUploadedFile("leavers.csv", b"email\nana@example.com\n")
+
+    answer = connected.client.post(
+        "/members/offboard", {"file": upload, "addresses": "bo@example.com"}
+    )
+
+    assert answer.status_code == 400
+    assert "one of them" in answer.content.decode()
+    assert not Job.objects.exists()
