@@ -137,6 +137,10 @@ RULES: dict[str, Rule] = {
     # Bulk work is the admins'; another organization's job is not found, as if it did not exist.
     "directory:bulk_invite": Rule("GET", ADMINS_OK),
     "directory:offboard": Rule("GET", ADMINS_OK),
+    # Only an offboarding's preview has this part; a bulk invitation is not one.
+    "directory:offboard_calendly": Rule(
+        "GET", {"admin": 404, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
+    ),
     "compliance:deletion": Rule("GET", {**ADMINS_OK, "compliance": 200}),
     # Only a deletion job has evidence; an admin's bulk invitation is not one.
     "compliance:evidence": Rule(

@@ -8,18 +8,21 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.datastructures import MultiValueDict
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
+from portal.accounts.connections import ConnectionUnavailable
 from portal.accounts.models import Organization, Role
 from portal.accounts.roles import allow, organization_id, person
+from portal.calendly import errors
 from portal.directory import offboarding
 from portal.directory.bulk_views import MAX_UPLOAD_BYTES
 from portal.directory.models import Member
 from portal.htmx import HtmxHttpRequest
 from portal.jobs.csvfile import MAX_ROWS, CsvRefused, read_addresses, read_text
+from portal.jobs.models import Job
 
 
 class OffboardForm(forms.Form):
@@ -129,3 +132,25 @@ def offboard(request: HtmxHttpRequest) -> HttpResponse:
     response = render(request, "directory/offboard.html", {"form": form})
     response.status_code = status
     return response
+
+
+@allow(Role.ADMIN)
+@require_safe
+def in_calendly(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Part of an offboarding's preview, loaded after it: what only Calendly knows of the first
+    people (upcoming meetings, webhook subscriptions they made)."""
+    job = get_object_or_404(
+        Job,
+        pk=pk,
+        organization_id=organization_id(request),
+        kind=offboarding.KIND,
+        state__in=[Job.State.DRAFT, Job.State.AWAITING_APPROVAL],
+    )
+    if job.state == Job.State.DRAFT and job.created_by_id != person(request).pk:
+        raise Http404("No such job")
+    context: dict[str, object] = {"job": job, "limit": offboarding.READ_BEFORE_CONFIRMING}
+    try:
+        context["people"] = offboarding.read_before_confirming(job)
+    except (errors.CalendlyError, ConnectionUnavailable) as error:
+        context["problem"] = errors.explain(error, doing="reading their meetings and webhooks")
+    return render(request, "directory/offboard_in_calendly.html", context)

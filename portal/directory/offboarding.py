@@ -347,6 +347,39 @@ def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outco
     )
 
 
+# People whose meetings and webhooks a preview reads from Calendly while the page waits; the
+# others' are read as the job runs, and listed in its report.
+READ_BEFORE_CONFIRMING = 25
+
+
+@dataclass(frozen=True)
+class InCalendly:
+    item: JobItem
+    found: dict[str, Any]
+
+
+def read_before_confirming(job: Job) -> list[InCalendly]:
+    """For a preview: the first people's upcoming meetings and webhook subscriptions, read
+    from Calendly (the mirror keeps neither). Raises CalendlyError or ConnectionUnavailable."""
+    items = [
+        item
+        for item in JobItem.objects.filter(job=job, state=JobItem.State.PENDING).order_by(
+            "position"
+        )[:READ_BEFORE_CONFIRMING]
+        if (item.source.get("inventory") or {}).get("user_uri")
+    ]
+    if not items:
+        return []
+    with client_for(job.organization) as client:
+        return [
+            InCalendly(
+                item,
+                _in_calendly(client, job.organization, item.source["inventory"]["user_uri"]),
+            )
+            for item in items
+        ]
+
+
 def _in_calendly(client: CalendlyClient, organization: Organization, user: str) -> dict[str, Any]:
     """Their upcoming meetings (how many) and the webhook subscriptions they made (where they
     send), which the mirror does not keep."""

@@ -14,6 +14,7 @@ urlpatterns = [
     path("invite", views.invite, name="invite"),
     path("invite/file", bulk_views.bulk_invite, name="bulk_invite"),
     path("offboard", offboard_views.offboard, name="offboard"),
+    path("offboard/<int:pk>/calendly", offboard_views.in_calendly, name="offboard_calendly"),
     path("invitations/<int:pk>/revoke", views.revoke_invitation, name="revoke"),
     path("refresh", sync_views.refresh, name="refresh"),
     path("sync/<int:pk>", sync_views.sync_status, name="sync_status"),

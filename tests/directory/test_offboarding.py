@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from io import StringIO
+from typing import Any
 
 import httpx
 import pytest
@@ -645,9 +646,9 @@ def test_the_command_may_also_request_deletion_and_a_dry_run_makes_no_request(
     assert linked.created_by_label == offboarding.COMMAND_ACTOR
 
 
-def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendly(
-    connected: Connected,
-) -> None:
+def a_host_with_meetings_and_a_webhook(connected: Connected) -> tuple[Any, int]:
+    """The plain member with the most upcoming meetings in the sandbox, given a webhook
+    subscription of their own; with how many upcoming meetings they have."""
     sandbox = connected.sandbox
     now = sandbox.now()
     hosts = [
@@ -663,7 +664,6 @@ def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendl
     ]
     user, upcoming = max(hosts, key=lambda pair: pair[1])
     assert upcoming > 0, "the sandbox seeds upcoming meetings"
-    token = sandbox.issue_pat(user.uuid)
     made = httpx.post(
         f"{sandbox.url}/webhook_subscriptions",
         json={
@@ -673,9 +673,16 @@ def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendl
             "user": f"{sandbox.url}/users/{user.uuid}",
             "scope": "user",
         },
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {sandbox.issue_pat(user.uuid)}"},
     )
     assert made.status_code == 201, made.text
+    return user, upcoming
+
+
+def test_the_report_names_their_upcoming_meetings_and_webhooks_read_from_calendly(
+    connected: Connected,
+) -> None:
+    user, upcoming = a_host_with_meetings_and_a_webhook(connected)
 
     job = offboarded(connected, user.email)
 
@@ -712,3 +719,25 @@ def test_a_file_and_pasted_addresses_at_once_are_refused(connected: Connected) -
     assert answer.status_code == 400
     assert "one of them" in answer.content.decode()
     assert not Job.objects.exists()
+
+
+def test_the_preview_reads_their_meetings_and_webhooks_from_calendly_before_confirming(
+    connected: Connected,
+) -> None:
+    user, upcoming = a_host_with_meetings_and_a_webhook(connected)
+    connected.client.post("/members/offboard", {"addresses": user.email})
+    job = Job.objects.get()
+    preview = connected.client.get(f"/jobs/{job.pk}").content.decode()
+    assert f'hx-get="/members/offboard/{job.pk}/calendly"' in preview
+
+    part = connected.client.get(f"/members/offboard/{job.pk}/calendly").content.decode()
+
+    assert f"<td>{upcoming}</td>" in part
+    assert "https://hooks.example.com/theirs" in part
+    assert connected.sandbox.requests.count(REMOVALS) == 0
+    # Calendly out of reach: the preview says so, and that the job reads them again.
+    Connection.objects.filter(organization=connected.org).update(
+        status=Connection.Status.NEEDS_REAUTHORIZATION
+    )
+    broken = connected.client.get(f"/members/offboard/{job.pk}/calendly").content.decode()
+    assert "The job reads them again for each person as it runs" in broken
