@@ -5,11 +5,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.accounts.commands import organizations_for
+from portal.accounts.commands import the_organization
 from portal.directory import bulk
-from portal.jobs import engine
 from portal.jobs.csvfile import CsvRefused, read_addresses
-from portal.jobs.foreground import run_here
+from portal.jobs.foreground import start_from_command
 from portal.jobs.models import Job, JobItem
 
 
@@ -40,17 +39,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, file: str, org: str | None, dry_run: bool, wait: bool, **options: Any
     ) -> None:
-        organizations = organizations_for(org)
-        if not organizations:
-            raise CommandError(
-                "No organization is connected; connect one first (manage.py connect)."
-            )
-        if len(organizations) > 1:
-            raise CommandError(
-                "Several organizations are connected; say which with --org URI: "
-                + ", ".join(o.uri for o in organizations)
-            )
-        organization = organizations[0]
+        organization = the_organization(org)
         path = Path(file)
         try:
             stream = path.open("rb")
@@ -79,15 +68,24 @@ class Command(BaseCommand):
             return
         # With --wait this process does the work; the workers are told only otherwise (and the
         # sweeper hands the job to them should this process die).
-        engine.start(job, actor=None, actor_label=bulk.COMMAND_ACTOR, hand_over=not wait)
-        if not wait:
-            # The id alone on stdout, so scripts can take it; the rest on stderr.
-            self.stdout.write(str(job.pk))
-            self.stderr.write(
-                f"Job {job.pk} queued for the workers; follow it on its page (/jobs/{job.pk})."
-            )
+        finished = start_from_command(
+            job,
+            actor_label=bulk.COMMAND_ACTOR,
+            wait=wait,
+            out=self.stdout.write,
+            err=self.stderr.write,
+        )
+        if finished is None:
             return
-        self._run_here(job)
+        self.stdout.write(
+            f"Job {finished.pk} {finished.get_state_display().lower()}: "
+            f"{finished.succeeded:,} invited, {finished.failed:,} failed, "
+            f"{finished.skipped:,} skipped."
+        )
+        if finished.failed:
+            self.stderr.write(
+                f"Failed items and why: /jobs/{finished.pk}/results.csv, or the job's page."
+            )
 
     def _summary(self, job: Job, preview: bulk.Preview) -> None:
         self.stderr.write(f"{job.total:,} rows read: {preview.to_invite:,} to invite.")
@@ -96,21 +94,3 @@ class Command(BaseCommand):
                 self.stderr.write(f"  {bulk.OUTCOMES.get(outcome, outcome)}: {count:,}")
         for item in JobItem.objects.filter(job=job, outcome=bulk.INVALID)[:20]:
             self.stderr.write(f"  line {item.source.get('line')}: {item.message}")
-
-    def _run_here(self, job: Job) -> None:
-        """The workers' code path, in this process, until the job is done."""
-        job = run_here(job, say=self.stderr.write)
-        if job.state == Job.State.PAUSED:
-            # Blocked (no seats, connection broken): the reason says what to fix.
-            raise CommandError(
-                f"Job {job.pk} is paused: {job.state_reason} Resume it on its page, or "
-                "run this command again after fixing the cause."
-            )
-        self.stdout.write(
-            f"Job {job.pk} {job.get_state_display().lower()}: {job.succeeded:,} invited, "
-            f"{job.failed:,} failed, {job.skipped:,} skipped."
-        )
-        if job.failed:
-            self.stderr.write(
-                f"Failed items and why: /jobs/{job.pk}/results.csv, or the job's page."
-            )

@@ -4,11 +4,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.accounts.commands import organizations_for
+from portal.accounts.commands import the_organization
 from portal.directory import offboarding
-from portal.jobs import engine
 from portal.jobs.csvfile import CsvRefused, read_text
-from portal.jobs.foreground import run_here
+from portal.jobs.foreground import start_from_command
 from portal.jobs.models import Job, JobItem
 
 
@@ -55,19 +54,10 @@ class Command(BaseCommand):
         delete_invitee_data: bool = False,
         **options: Any,
     ) -> None:
-        organizations = organizations_for(org)
-        if not organizations:
-            raise CommandError(
-                "No organization is connected; connect one first (manage.py connect)."
-            )
-        if len(organizations) > 1:
-            raise CommandError(
-                "Several organizations are connected; say which with --org URI: "
-                + ", ".join(o.uri for o in organizations)
-            )
+        organization = the_organization(org)
         try:
             preview = offboarding.prepare(
-                organization=organizations[0],
+                organization=organization,
                 addresses=read_text("\n".join(emails)),
                 source_name="the command line",
                 actor=None,
@@ -87,40 +77,23 @@ class Command(BaseCommand):
             _discard(job)
             self.stderr.write("Nobody here can be offboarded; no job was started.")
             return
-        if wait and engine.needs_approval(job):
-            _discard(job)
-            raise CommandError(
-                "Offboarding needs a second admin's approval here (JOBS_NEED_APPROVAL), so it "
-                "cannot run to its end in this command. Run it without --wait: the job then "
-                "waits for an admin to approve it on its page."
-            )
-        engine.start(job, actor=None, actor_label=offboarding.COMMAND_ACTOR, hand_over=not wait)
+        finished = start_from_command(
+            job,
+            actor_label=offboarding.COMMAND_ACTOR,
+            wait=wait,
+            out=self.stdout.write,
+            err=self.stderr.write,
+            discard=_discard,
+        )
         linked = job.parameters.get("deletion_job")
         if linked:
             self.stderr.write(
                 f"Their data as invitees: data-deletion request job {linked} runs in the "
                 "background (its page has the evidence)."
             )
-        if job.state == Job.State.AWAITING_APPROVAL:
-            self.stdout.write(str(job.pk))
-            self.stderr.write(
-                f"Job {job.pk} waits for an admin to approve it on its page (/jobs/{job.pk}); "
-                "nothing changes until then."
-            )
+        if finished is None:
             return
-        if not wait:
-            # The id alone on stdout, so scripts can take it; the rest on stderr.
-            self.stdout.write(str(job.pk))
-            self.stderr.write(
-                f"Job {job.pk} queued for the workers; follow it on its page (/jobs/{job.pk})."
-            )
-            return
-        job = run_here(job, say=self.stderr.write)
-        if job.state == Job.State.PAUSED:
-            raise CommandError(
-                f"Job {job.pk} is paused: {job.state_reason} Resume it on its page, or run "
-                "this command again after fixing the cause."
-            )
+        job = finished
         self._report(job)
         self.stdout.write(
             f"Job {job.pk} {job.get_state_display().lower()}: {job.succeeded:,} offboarded, "
