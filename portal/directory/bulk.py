@@ -27,7 +27,6 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from portal import audit
-from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
 from portal.accounts.models import Organization, User
 from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
@@ -160,11 +159,7 @@ def _item(
 
 @contextmanager
 def _open(job: Job) -> Iterator[kinds.DoItem]:
-    try:
-        client = client_for(job.organization)
-    except ConnectionUnavailable as exc:
-        raise kinds.Blocked(errors.explain(exc)) from exc
-    with client:
+    with engine.calendly_client(job) as client:
         yield partial(invite_one, client, job.organization)
 
 
@@ -191,10 +186,7 @@ def invite_one(client: CalendlyClient, organization: Organization, item: JobItem
             JobItem.State.FAILED, "failed", errors.explain(error, doing=doing, changing=True)
         )
     except errors.CalendlyError as error:
-        failure = engine.calendly_failure(error, doing=doing)
-        if isinstance(failure, kinds.Blocked):
-            note_failure(organization, error)
-        raise failure from error
+        raise engine.calendly_failure(organization, error, doing=doing) from error
     invitation = store_invitation(organization, sent)
     return _invited(invitation, "Invited; Calendly has emailed the invitation.")
 

@@ -47,7 +47,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal import audit
-from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
 from portal.accounts.models import Organization, Role, User
 from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
@@ -66,6 +65,9 @@ EMAILS_PER_REQUEST = 50
 # Calendly's longest window of scheduled events in one request is "24 months"; 730 days is
 # never longer than that.
 LONGEST_EVENT_WINDOW = timedelta(days=730)
+# Calendly began in 2013; earlier dates can hold nothing (and year 1 cannot even be moved to
+# UTC from zones east of it).
+EARLIEST_YEAR = 2010
 # Rows written per INSERT while reading a list: memory stays flat however long it is.
 CHUNK = 1000
 DOING = "requesting data deletion"
@@ -155,6 +157,8 @@ def prepare(
 def event_window_problem(start: datetime, end: datetime, now: datetime) -> str | None:
     """Why Calendly would refuse to delete the scheduled events between `start` and `end`
     (its rules: a window in the past, at most 24 months long); None when it would not."""
+    if start.year < EARLIEST_YEAR:
+        return f"Calendly holds no events from before {EARLIEST_YEAR}: start the window later."
     if end <= start:
         return "The end must come after the start."
     if end > now:
@@ -245,11 +249,7 @@ def _addresses(count: int) -> str:
 
 @contextmanager
 def _open(job: Job) -> Iterator[kinds.DoItem]:
-    try:
-        client = client_for(job.organization)
-    except ConnectionUnavailable as exc:
-        raise kinds.Blocked(errors.explain(exc)) from exc
-    with client:
+    with engine.calendly_client(job) as client:
         yield partial(request_deletion, client, job)
 
 
@@ -288,10 +288,7 @@ def request_deletion(client: CalendlyClient, job: Job, item: JobItem) -> kinds.O
                 errors.explain(error, doing=DOING, changing=True),
                 result=earlier,
             )
-        failure = engine.calendly_failure(error, doing=DOING)
-        if isinstance(failure, kinds.Blocked):
-            note_failure(job.organization, error)
-        raise failure from error
+        raise engine.calendly_failure(job.organization, error, doing=DOING) from error
     accepted = {"status": ACCEPTED, "requested_at": _now(), **what, **_history(earlier)}
     # Kept at once, so a worker stopped before the item is finished cannot make it look unsent.
     _note(item, accepted)

@@ -34,7 +34,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from portal import audit
-from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
+from portal.accounts.connections import client_for
 from portal.accounts.models import Connection, Organization, User
 from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
@@ -278,11 +278,7 @@ def inventory(organization: Organization, email: str) -> dict[str, Any]:
 
 @contextmanager
 def _open(job: Job) -> Iterator[kinds.DoItem]:
-    try:
-        client = client_for(job.organization)
-    except ConnectionUnavailable as exc:
-        raise kinds.Blocked(errors.explain(exc)) from exc
-    with client:
+    with engine.calendly_client(job) as client:
         yield partial(offboard_one, client, job)
 
 
@@ -338,10 +334,7 @@ def offboard_one(client: CalendlyClient, job: Job, item: JobItem) -> kinds.Outco
             JobItem.State.FAILED, "failed", errors.explain(error, doing=doing, changing=True)
         )
     except errors.CalendlyError as error:
-        failure = engine.calendly_failure(error, doing=doing)
-        if isinstance(failure, kinds.Blocked):
-            note_failure(organization, error)
-        raise failure from error
+        raise engine.calendly_failure(organization, error, doing=doing) from error
     return _removed(
         job, item, membership, revoked, "Removed from the organization.", found=left_behind
     )

@@ -49,13 +49,15 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from portal import audit
+from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
 from portal.calendly import errors
+from portal.calendly.client import CalendlyClient
 from portal.jobs import kinds
 from portal.jobs.models import Job, JobItem, JobRun
 from portal.jobs.wake import wake_after_commit
 
 if TYPE_CHECKING:
-    from portal.accounts.models import User
+    from portal.accounts.models import Organization, User
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,32 @@ CLAIM_TRIES = 20
 # -- the errors every kind meets ----------------------------------------------------------
 
 
-def calendly_failure(error: errors.CalendlyError, *, doing: str) -> kinds.Retry | kinds.Blocked:
+def calendly_client(job: Job) -> CalendlyClient:
+    """The job's organization's Calendly client, for a kind's `open`; a missing or broken
+    connection stops the whole job (Blocked), with what to do."""
+    try:
+        return client_for(job.organization)
+    except ConnectionUnavailable as exc:
+        raise kinds.Blocked(errors.explain(exc)) from exc
+
+
+def calendly_failure(
+    organization: Organization, error: errors.CalendlyError, *, doing: str
+) -> kinds.Retry | kinds.Blocked:
     """What a Calendly error means for a job, when it is not about this one item.
 
     Returns `Retry` for what passes (busy, unreachable, an answer lost on the way) and
-    `Blocked` for what stops every item alike until a person acts; the caller raises it.
-    Errors about the item itself (already a member, not found) are the kind's to judge.
+    `Blocked` for what stops every item alike until a person acts (the connection is marked
+    when it is the cause); the caller raises it. Errors about the item itself (already a
+    member, not found) are the kind's to judge.
     """
+    failure = _failure(error, doing=doing)
+    if isinstance(failure, kinds.Blocked):
+        note_failure(organization, error)
+    return failure
+
+
+def _failure(error: errors.CalendlyError, *, doing: str) -> kinds.Retry | kinds.Blocked:
     words = errors.explain(error, doing=doing, changing=True)
     if isinstance(error, errors.RateLimited):
         return kinds.Retry(words, after=error.retry_after, counts=False)

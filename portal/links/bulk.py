@@ -24,7 +24,6 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from portal import audit
-from portal.accounts.connections import ConnectionUnavailable, client_for, note_failure
 from portal.accounts.models import Organization, User
 from portal.calendly import errors
 from portal.calendly.client import CalendlyClient
@@ -155,11 +154,7 @@ def _open(job: Job) -> Iterator[kinds.DoItem]:
     ).first()
     if event_type is None:
         raise kinds.Blocked("The event type is no longer in the portal's copy of Calendly.")
-    try:
-        client = client_for(job.organization)
-    except ConnectionUnavailable as exc:
-        raise kinds.Blocked(errors.explain(exc)) from exc
-    with client:
+    with engine.calendly_client(job) as client:
         yield partial(make_one, client, job, event_type, rep_of(event_type))
 
 
@@ -176,10 +171,9 @@ def make_one(
         try:
             answer = client.create_single_use_scheduling_link(event_type=event_type.uri)
         except errors.CalendlyError as error:
-            failure = engine.calendly_failure(error, doing="making a single-use link")
-            if isinstance(failure, kinds.Blocked):
-                note_failure(job.organization, error)
-            raise failure from error
+            raise engine.calendly_failure(
+                job.organization, error, doing="making a single-use link"
+            ) from error
         try:
             made = _record(job, event_type, rep, item, answer.booking_url)
         except IntegrityError:

@@ -28,6 +28,7 @@ from portal.jobs.models import Job, JobItem
 from portal.sandbox.state import AccessToken
 from tests.directory.test_actions import Connected, connect
 from tests.factories import UserFactory
+from tests.jobs.inline import run_to_the_end
 from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,18 +59,6 @@ def draft(connected: Connected, *emails: str) -> deletion.Preview:
         source_name="a pasted list",
         actor=connected.admin,
     )
-
-
-def run_to_the_end(job: Job) -> Job:
-    for _ in range(50):
-        end = engine.run_slice(job.pk)
-        if end.done or (not end.again and end.wake_in is None):
-            break
-        JobItem.objects.filter(job=job, state=JobItem.State.PENDING).update(
-            next_attempt_at=timezone.now()
-        )
-    job.refresh_from_db()
-    return job
 
 
 def requested(connected: Connected, *emails: str) -> Job:
@@ -531,6 +520,7 @@ def test_scheduled_events_in_a_past_window_are_one_request_with_its_evidence(
         (-2, 1, "the end must be before now"),
         (10, 800, "at most 24 months in one request"),
         (10, -1, "The end must come after the start."),
+        (365 * 36, 1, "Calendly holds no events from before 2010"),
     ],
 )
 def test_a_window_calendly_would_refuse_is_refused_before_anything(

@@ -26,6 +26,7 @@ from portal.jobs.csvfile import read_text
 from portal.jobs.models import Job, JobItem
 from tests.directory.test_actions import Connected, connect
 from tests.factories import UserFactory
+from tests.jobs.inline import run_to_the_end
 from tests.sandbox_plugin import RunningSandbox, SandboxFactory
 
 pytestmark = pytest.mark.django_db
@@ -71,18 +72,6 @@ def draft(connected: Connected, *emails: str) -> offboarding.Preview:
         source_name="a pasted list",
         actor=connected.admin,
     )
-
-
-def run_to_the_end(job: Job) -> Job:
-    for _ in range(50):
-        end = engine.run_slice(job.pk)
-        if end.done or (not end.again and end.wake_in is None):
-            break
-        JobItem.objects.filter(job=job, state=JobItem.State.PENDING).update(
-            next_attempt_at=timezone.now()
-        )
-    job.refresh_from_db()
-    return job
 
 
 def offboarded(connected: Connected, *emails: str) -> Job:

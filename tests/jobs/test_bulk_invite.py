@@ -7,15 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
 
 from portal.audit import Action
 from portal.audit.models import AuditEntry
 from portal.directory import bulk
 from portal.jobs import engine
 from portal.jobs.csvfile import read_text
-from portal.jobs.models import Job, JobItem
+from portal.jobs.models import Job
 from tests.directory.test_actions import Connected, connect
+from tests.jobs.inline import run_to_the_end
 from tests.sandbox_plugin import RunningSandbox
 
 pytestmark = pytest.mark.django_db
@@ -45,18 +45,6 @@ def draft(connected: Connected, text: str) -> bulk.Preview:
         source_name="team.csv",
         actor=connected.admin,
     )
-
-
-def run_to_the_end(job: Job) -> None:
-    for _ in range(50):
-        end = engine.run_slice(job.pk)
-        if end.done or (not end.again and end.wake_in is None):
-            return
-        if end.wake_in:
-            JobItem.objects.filter(job=job, state=JobItem.State.PENDING).update(
-                next_attempt_at=timezone.now()
-            )
-    raise AssertionError("the job did not finish")
 
 
 def started(connected: Connected, text: str, django_capture_on_commit_callbacks: object) -> Job:

@@ -7,7 +7,6 @@ import csv
 import io
 
 import pytest
-from django.utils import timezone
 
 from portal.accounts.models import Role
 from portal.audit import Action
@@ -19,6 +18,7 @@ from portal.jobs.models import Job, JobItem
 from portal.links import bulk
 from portal.links.models import IssuedLink
 from tests.factories import UserFactory
+from tests.jobs.inline import run_to_the_end
 from tests.links.test_single_use import SCHEDULING_LINKS, Linked, linked  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -30,18 +30,6 @@ ana@example.com again
 
 cy@example.com, T-9
 """
-
-
-def run_to_the_end(job: Job) -> Job:
-    for _ in range(50):
-        end = engine.run_slice(job.pk)
-        if end.done or (not end.again and end.wake_in is None):
-            break
-        JobItem.objects.filter(job=job, state=JobItem.State.PENDING).update(
-            next_attempt_at=timezone.now()
-        )
-    job.refresh_from_db()
-    return job
 
 
 def test_a_list_becomes_a_preview_then_one_link_per_customer_in_the_ledger(
