@@ -36,6 +36,7 @@ from portal.links.models import IssuedLink
 from portal.links.single_use import ForWhom, record, refusal
 
 KIND = "single_use_links"
+COMMAND_ACTOR = "manage.py single_use_links"
 # A support person's list for one event type; more is a mail merge's job, not a paste.
 MAX_LINES = 2_000
 # A ticket reference is a short identifier; more is not one.
@@ -84,7 +85,12 @@ def parse(line: str) -> ForWhom | str:
 
 
 def prepare(
-    *, organization: Organization, event_type: EventType, text: str, actor: User | None
+    *,
+    organization: Organization,
+    event_type: EventType,
+    text: str,
+    actor: User | None,
+    actor_label: str = "",
 ) -> Preview:
     """Write a draft job for the lines of `text` (raises LinkRefused when no link can be made
     for `event_type`, or the list is too long)."""
@@ -107,7 +113,7 @@ def prepare(
             kind=KIND,
             label=f"Single-use links for {name}"[:500],
             created_by=actor,
-            created_by_label=audit.describe(actor) if actor is not None else "",
+            created_by_label=audit.describe(actor) if actor is not None else actor_label,
             parameters={"event_type": event_type.pk, "event_type_uri": event_type.uri},
         )
         items = []

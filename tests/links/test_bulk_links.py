@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from portal.accounts.models import Role
 from portal.audit import Action
@@ -133,3 +135,48 @@ def test_support_sees_its_own_kind_of_job_and_not_an_admins(linked: Linked) -> N
     assert "Offboard people" not in listing
     theirs.refresh_from_db()
     assert theirs.state == Job.State.QUEUED
+
+
+def test_the_command_makes_the_same_job_and_prints_the_links_for_a_mail_merge(
+    linked: Linked,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _, event_type = linked.rep_with_types()
+    customers = tmp_path / "customers.txt"
+    customers.write_text("ana@example.com =cmd|' /C calc'!A0\nnonsense\nbo@example.com\n")
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command(
+        "single_use_links",
+        str(customers),
+        "--event-type",
+        event_type.scheduling_url,
+        "--wait",
+        stdout=out,
+        stderr=err,
+    )
+
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["customer"] for r in rows] == ["ana@example.com", "bo@example.com"]
+    assert rows[0]["ticket"].startswith("'=")  # a spreadsheet will not run it
+    ledger = {row.customer: row for row in IssuedLink.objects.all()}
+    assert [r["link"] for r in rows] == [ledger[r["customer"]].booking_url for r in rows]
+    assert {row.created_by_label for row in ledger.values()} == {bulk.COMMAND_ACTOR}
+    assert "line 2: Each line starts with the customer" in err.getvalue()
+    assert (
+        AuditEntry.objects.filter(
+            action=Action.LINK_CREATED, actor_label=bulk.COMMAND_ACTOR
+        ).count()
+        == 2
+    )
+
+    call_command(
+        "single_use_links",
+        str(customers),
+        "--event-type",
+        event_type.uri,
+        "--dry-run",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    assert IssuedLink.objects.count() == 2
