@@ -3,7 +3,10 @@
 Single-use links (`POST /scheduling_links`) and shares (`POST /shares`) answer with
 `<sandbox>/d/<code>/<slug>`. GET there lists free slots; POST books one, which creates the
 scheduled event and its invitee and delivers `invitee.created` webhooks. A link stops working
-after its one booking (Calendly's `max_event_count` is always 1).
+after its one booking (Calendly's `max_event_count` is always 1). An invitee's
+`reschedule_url` (`/reschedulings/<invitee>`) books a new time the same way and cancels the old
+booking: `invitee.canceled` for the old invitee (`rescheduled`, `new_invitee`) and
+`invitee.created` for the new one (`old_invitee`).
 
 Availability is simplified to weekday working hours (09:00-17:00 UTC) minus the hosts'
 active events; that is enough to demo and test the portal.
@@ -87,6 +90,7 @@ def book(
     start: datetime,
     name: str,
     email: str,
+    old: Invitee | None = None,
 ) -> ScheduledEvent:
     event_type = sb.event_types[link.event_type]
     settings: JSON = sb.shares[link.share].settings if link.share else {}
@@ -129,8 +133,29 @@ def book(
     sb.scheduled_events[event.uuid] = event
     sb.invitees[invitee.uuid] = invitee
     link.bookings += 1
+    if old is not None:
+        invitee.old_invitee = old.uuid
+        reschedule_away(sb, base, old, invitee)
     deliver_invitee(sb, base, "invitee.created", event, invitee)
     return event
+
+
+def reschedule_away(sb: Sandbox, base: str, old: Invitee, new: Invitee) -> None:
+    """The invitee moved to `new`: the old one is canceled by the invitee, with `rescheduled`,
+    and so is its event once nobody else is booked on it."""
+    now = sb.now()
+    event = sb.scheduled_events[old.event]
+    cancellation: JSON = {
+        "canceled_by": old.name,
+        "reason": None,
+        "canceler_type": "invitee",
+        "created_at": now,
+    }
+    old.status, old.cancellation, old.updated_at = "canceled", cancellation, now
+    old.rescheduled, old.new_invitee = True, new.uuid
+    if all(sb.invitees[i].status == "canceled" for i in event.invitees):
+        event.status, event.cancellation, event.updated_at = "canceled", cancellation, now
+    deliver_invitee(sb, base, "invitee.canceled", event, old)
 
 
 def cancel_event(
@@ -184,9 +209,25 @@ def public_event_type(sb: Sandbox, req: Request) -> EventType | None:
     )
 
 
+def reschedulable(sb: Sandbox, req: Request) -> Invitee | None:
+    """The invitee behind a reschedule_url, while it is booked on an upcoming event."""
+    invitee = sb.invitees.get(req.params["invitee"])
+    if invitee is None or invitee.status != "active":
+        return None
+    event = sb.scheduled_events[invitee.event]
+    return invitee if event.status == "active" and event.start_time > sb.now() else None
+
+
 def usable_link(sb: Sandbox, req: Request) -> SchedulingLink | Response:
     if "code" in req.params:
         link = sb.links.get(req.params["code"])
+    elif "invitee" in req.params:
+        # Rescheduling books like a public scheduling_url, on the old event's type.
+        old = reschedulable(sb, req)
+        link = None
+        if old is not None:
+            booked = sb.event_types[sb.scheduled_events[old.event].event_type]
+            link = SchedulingLink("", booked.uuid, booked.owner, sb.now(), None, 10**9)
     else:
         # A public scheduling_url books as often as people like: an unsaved, unlimited link.
         event_type = public_event_type(sb, req)
@@ -220,11 +261,15 @@ def show_booking_page(sb: Sandbox, req: Request) -> Response:
         f"{' checked' if i == 0 else ''}> {s:%a %d %b %H:%M} UTC</label>"
         for i, s in enumerate(slots)
     )
+    who = (
+        ""
+        if "invitee" in req.params
+        else '<label>Name <input name="name" required></label>'
+        '<label>Email <input name="email" type="email" required></label>'
+    )
     body = (
         f"<p>{duration} minutes</p>"
-        f'<form method="post"><fieldset><legend>Pick a time</legend>{choices}</fieldset>'
-        '<label>Name <input name="name" required></label>'
-        '<label>Email <input name="email" type="email" required></label>'
+        f'<form method="post"><fieldset><legend>Pick a time</legend>{choices}</fieldset>{who}'
         '<button type="submit">Schedule event</button></form>'
     )
     return page(event_type.name, body)
@@ -237,13 +282,16 @@ def submit_booking(sb: Sandbox, req: Request) -> Response:
     form = req.form()
     start = parse_timestamp(form.get("start_time", ""))
     name, email = form.get("name", "").strip(), form.get("email", "").strip()
+    old = reschedulable(sb, req) if "invitee" in req.params else None
+    if old is not None:
+        name, email = old.name, old.email
     event_type = sb.event_types[link.event_type]
     window_start, window_end, duration = booking_window(sb, link)
     if start is None or not name or "@" not in email:
         return page("Missing details", "<p>Pick a time and give a name and an email.</p>", 400)
     if start not in available_slots(sb, event_type, window_start, window_end, duration):
         return page("Time unavailable", "<p>That time is no longer available.</p>", 409)
-    event = book(sb, req.base, link, start, name, email)
+    event = book(sb, req.base, link, start, name, email, old)
     uri = render.event_uri(req.base, event.uuid)
     body = (
         f"<p>You are scheduled with {escape(', '.join(sb.users[h].name for h in event.hosts))}"
@@ -275,6 +323,8 @@ def show_landing_page(sb: Sandbox, req: Request) -> Response:
 PAGE_ROUTES = [
     Route("GET", "/d/{code}/{slug}", show_booking_page, kind="page"),
     Route("POST", "/d/{code}/{slug}", submit_booking, kind="page"),
+    Route("GET", "/reschedulings/{invitee}", show_booking_page, kind="page"),
+    Route("POST", "/reschedulings/{invitee}", submit_booking, kind="page"),
 ]
 # Catch-alls for event types' and users' scheduling_url; the router tries them last.
 SCHEDULING_URL_ROUTES = [

@@ -225,6 +225,14 @@ def event_type(base: str, sb: Sandbox, row: EventType) -> JSON:
     }
 
 
+def event_type_payload(base: str, sb: Sandbox, row: EventType) -> JSON:
+    """The `event_type.*` webhook payload: the event type as the API renders it, without
+    `description_html` (Calendly's EventTypePayload has no such field)."""
+    body = event_type(base, sb, row)
+    body.pop("description_html")
+    return body
+
+
 def event_type_membership(base: str, sb: Sandbox, row: EventType, host: str) -> JSON:
     return {
         "uri": f"{base}/event_type_memberships/{row.hosts[host]}",
@@ -285,9 +293,9 @@ def invitee(base: str, sb: Sandbox, row: Invitee) -> JSON:
         "updated_at": timestamp(row.updated_at),
         "tracking": row.tracking,
         "text_reminder_number": None,
-        "rescheduled": False,
-        "old_invitee": None,
-        "new_invitee": None,
+        "rescheduled": row.rescheduled,
+        "old_invitee": _invitee_ref(base, sb, row.old_invitee),
+        "new_invitee": _invitee_ref(base, sb, row.new_invitee),
         "cancel_url": f"{base}/cancellations/{row.uuid}",
         "reschedule_url": f"{base}/reschedulings/{row.uuid}",
         "routing_form_submission": (
@@ -311,6 +319,10 @@ def invitee(base: str, sb: Sandbox, row: Invitee) -> JSON:
     if row.cancellation:
         body["cancellation"] = _dates(row.cancellation)
     return body
+
+
+def _invitee_ref(base: str, sb: Sandbox, uuid: str | None) -> str | None:
+    return invitee_uri(base, sb.invitees[uuid]) if uuid else None
 
 
 def invitee_payload(base: str, sb: Sandbox, row: Invitee) -> JSON:

@@ -64,16 +64,31 @@ def get_info(sb: Sandbox, req: Request) -> Response:
 
 
 def get_deliveries(sb: Sandbox, req: Request) -> Response:
+    """Every webhook message, oldest first: `headers` as first signed, `status` and `error` of
+    the latest attempt, each attempt, and what became of the message (`outcome`)."""
     return Response.json(
         200,
         [
             {
                 "url": d.url,
                 "event": d.event,
+                "subscription": f"{req.base}/webhook_subscriptions/{d.subscription}",
                 "status": d.status,
                 "error": d.error,
                 "headers": d.headers,
                 "body": json.loads(d.body),
+                "outcome": d.outcome,
+                "next_attempt_at": timestamp(d.next_attempt_at) if d.next_attempt_at else None,
+                "attempts": [
+                    {
+                        "attempt": number,
+                        "at": timestamp(a.at),
+                        "status": a.status,
+                        "error": a.error,
+                        "headers": a.headers,
+                    }
+                    for number, a in enumerate(d.attempts, 1)
+                ],
             }
             for d in sb.deliveries
         ],

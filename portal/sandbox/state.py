@@ -11,7 +11,7 @@ fills a new `Sandbox` with its organization, and `webhooks` sends what lands in 
 
 from __future__ import annotations
 
-import queue
+import itertools
 import random
 import string
 import threading
@@ -26,6 +26,10 @@ JSON = dict[str, Any]
 ID_ALPHABET = string.ascii_uppercase + string.digits
 TOKEN_ALPHABET = string.ascii_letters + string.digits
 DEFAULT_SIGNING_KEY = "sandbox-webhook-signing-key"
+# Seconds between attempts at one webhook delivery: doubling from 1 s, then hourly. Calendly
+# documents exponential back-off for 24 hours without the schedule itself.
+DEFAULT_RETRY_DELAYS = (*(float(2**n) for n in range(12)), 3600.0)
+DAY = 24 * 3600.0
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 WORKING_HOURS: list[JSON] = [
     {
@@ -191,6 +195,11 @@ class Invitee:
     cancellation: JSON | None = None
     scheduling_method: str | None = None
     routing_form_submission: str | None = None
+    # A rescheduled invitee is canceled and points at its successor (`new_invitee`), which
+    # points back (`old_invitee`); both hold invitee ids.
+    rescheduled: bool = False
+    old_invitee: str | None = None
+    new_invitee: str | None = None
 
 
 @dataclass(slots=True)
@@ -328,15 +337,40 @@ class AuthorizationCode:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """One POST of a delivery: when it started (sandbox clock), the headers sent, the answer's
+    status or the error that stood in for one."""
+
+    at: datetime
+    headers: dict[str, str]
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(slots=True)
 class Delivery:
-    """One webhook POST the sandbox attempted, kept for tests and the demo."""
+    """One webhook message to one subscription, with every attempt to POST it.
+
+    `headers` are those signed when the message was queued (the first attempt's); `status` and
+    `error` are the latest attempt's. `outcome` is "pending" until the message was
+    "delivered", "failed" (its retries ran out, or its failure disabled the subscription) or
+    "dropped" (its subscription was disabled or deleted before its next attempt).
+    """
 
     url: str
     event: str
     body: bytes
     headers: dict[str, str]
+    subscription: str
     status: int | None = None
     error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    outcome: str = "pending"
+    next_attempt_at: datetime | None = None
 
 
 class RequestLog:
@@ -384,6 +418,11 @@ class Sandbox:
     that user's grants to the app (the unconfirmed, pessimistic reading of Calendly's docs);
     `data_requests_permission=False` refuses data deletion as Calendly does until its support
     grants that permission.
+
+    Webhooks: a failed delivery is attempted again after each of `webhook_retry_delays` in turn
+    (seconds on the sandbox clock; the last one repeats) until one succeeds; a subscription that
+    has been failing for `webhook_disable_after` seconds is disabled at its next failure.
+    `resign_retries` signs every attempt afresh; False resends the first attempt's headers.
     """
 
     def __init__(
@@ -404,12 +443,17 @@ class Sandbox:
         client_secret: str = "sandbox-client-secret",  # noqa: S107 - a public test fixture value
         seats: int | None = None,
         webhook_timeout: float = 5.0,
+        webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
+        webhook_disable_after: float = DAY,
+        resign_retries: bool = True,
         scim: bool = False,
         revoke_ends_all_grants: bool = False,
         data_requests_permission: bool = True,
     ) -> None:
         if members < 5:
             raise ValueError("the sandbox needs at least 5 members (owner, admins, users)")
+        if not webhook_retry_delays or min(webhook_retry_delays) < 0:
+            raise ValueError("webhook_retry_delays needs at least one delay, none negative")
         self.members = members
         # An organization provisioned through SCIM refuses member changes over the REST API.
         self.scim = scim
@@ -432,6 +476,11 @@ class Sandbox:
         self.fixed_owner_token = owner_token
         self.webhook_signing_key = webhook_signing_key
         self.webhook_timeout = webhook_timeout
+        self.webhook_retry_delays = webhook_retry_delays
+        self.webhook_disable_after = webhook_disable_after
+        # Whether Calendly signs a retry with a fresh timestamp is not documented; the portal
+        # must accept both.
+        self.resign_retries = resign_retries
         self.client_id = client_id
         self.client_secret = client_secret
 
@@ -487,9 +536,14 @@ class Sandbox:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.deletion_requests: list[JSON] = []
-        # Webhook deliveries waiting for the sending thread, which `webhooks` starts on the
-        # first one; None tells the thread to stop.
-        self.outbox: queue.Queue[tuple[Delivery, WebhookSubscription] | None] = queue.Queue()
+        # Webhook attempts waiting for the sending thread, which `webhooks` starts on the first
+        # delivery: a heap of (due on the sandbox clock, order queued, delivery). `outbox_ready`
+        # (on the sandbox lock) is notified whenever one is queued or made, and when the clock
+        # moves; `outbox_sending` is the delivery being POSTed.
+        self.outbox: list[tuple[float, int, Delivery]] = []
+        self.outbox_order = itertools.count()
+        self.outbox_ready = threading.Condition(self.lock)
+        self.outbox_sending: Delivery | None = None
         self.outbox_thread: threading.Thread | None = None
 
         # Set by `seed.seeded`: the main organization, the people tests reach for, and their
@@ -521,8 +575,10 @@ class Sandbox:
         return time.time() + self.clock_offset
 
     def advance(self, seconds: float) -> None:
-        with self.lock:
+        with self.outbox_ready:
             self.clock_offset += seconds
+            # Webhook retries fall due on this clock: the sending thread must look again.
+            self.outbox_ready.notify_all()
 
     # -- convenient views for tests and the management command -----------------------------
 

@@ -59,11 +59,24 @@ def org_uri(sandbox: RunningSandbox) -> str:
 
 
 class Receiver:
+    """Records every request (method, path, headers, body) and answers `statuses[path]`, else
+    `status`. A 3xx points `Location` at `/moved`, which GET answers 200, so a client that
+    followed the redirect would be seen to."""
+
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.received = threading.Event()
         self.status = 200
+        self.statuses: dict[str, int] = {}
         self.url = ""
+
+    def posts(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The POSTs received, to `path` (e.g. "/hooks/calendly/org") if given."""
+        return [
+            r
+            for r in self.requests
+            if r["method"] == "POST" and (path is None or r["path"] == path)
+        ]
 
 
 @pytest.fixture
@@ -73,9 +86,24 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            self.answer(box.statuses.get(self.path, box.status))
+
+        def do_GET(self) -> None:
+            self.answer(200)
+
+        def answer(self, status: int) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            box.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(box.status)
+            box.requests.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                }
+            )
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/moved")
             self.send_header("Content-Length", "0")
             self.end_headers()
             box.received.set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +34,7 @@ from portal.sandbox.http import (
     timestamp,
 )
 from portal.sandbox.state import (
+    Invitee,
     Sandbox,
     WebhookSubscription,
 )
@@ -257,6 +260,34 @@ def delete_webhook(sb: Sandbox, req: Request) -> Response:
     return Response.empty()
 
 
+NO_SAMPLE = "no sample data for this event in the sandbox"
+# What the sample invitee of each invitee event should look like, where the sandbox has one.
+SAMPLE_INVITEES: dict[str, Callable[[Invitee], bool]] = {
+    "invitee.created": lambda i: i.status == "active",
+    "invitee.canceled": lambda i: i.status == "canceled",
+    "invitee_no_show.created": lambda i: i.no_show is not None,
+    "invitee_no_show.deleted": lambda i: i.no_show is None,
+}
+
+
+def sample_invitee_payload(sb: Sandbox, req: Request, org: str, event: str) -> JSON:
+    """An invitee of `org` in the state `event` leaves it in; `invitee_no_show.created` gets a
+    made-up `no_show` when nobody was marked (Calendly's samples are made up too)."""
+    rows: list[Invitee] = [
+        i for i in sb.invitees.values() if sb.scheduled_events[i.event].organization == org
+    ]
+    if not rows:
+        raise invalid("event", NO_SAMPLE)
+    row = next((i for i in rows if SAMPLE_INVITEES[event](i)), rows[0])
+    payload = render.invitee_payload(req.base, sb, row)
+    if event == "invitee_no_show.created" and payload["no_show"] is None:
+        payload["no_show"] = {
+            "uri": f"{req.base}/invitee_no_shows/{sb.new_id()}",
+            "created_at": timestamp(sb.now()),
+        }
+    return payload
+
+
 def sample_webhook_data(sb: Sandbox, req: Request) -> Response:
     event = req.choice_arg("event", tuple(WEBHOOK_EVENTS), required=True)
     org = req.uri_arg("organization", "organizations", required=True)
@@ -269,19 +300,19 @@ def sample_webhook_data(sb: Sandbox, req: Request) -> Response:
     if scope == "group":
         req.uri_arg("group", "groups", required=True)
     payload: JSON
-    if event.startswith("invitee"):
-        sample = next(
-            i for i in sb.invitees.values() if sb.scheduled_events[i.event].organization == org
-        )
-        payload = render.invitee_payload(req.base, sb, sample)
+    if event in SAMPLE_INVITEES:
+        payload = sample_invitee_payload(sb, req, org, event)
     elif event.startswith("routing_form_submission"):
         payload = render.submission(req.base, next(iter(sb.submissions.values())))
     elif event.startswith("event_type"):
-        any_type = next(et for et in sb.event_types.values() if et.organization == org)
-        payload = render.event_type(req.base, sb, any_type)
-        payload.pop("description_html")
+        any_type = next((et for et in sb.event_types.values() if et.organization == org), None)
+        if any_type is None:
+            raise invalid("event", NO_SAMPLE)
+        if event == "event_type.deleted":
+            any_type = replace(any_type, deleted_at=sb.now())
+        payload = render.event_type_payload(req.base, sb, any_type)
     else:
-        raise invalid("event", "no sample data for this event in the sandbox")
+        raise invalid("event", NO_SAMPLE)
     return Response.json(
         200,
         {

@@ -1,4 +1,8 @@
-"""Event types, available times, single-use links and shares."""
+"""Event types, available times, single-use links and shares.
+
+Creating and updating an event type delivers `event_type.created` and `event_type.updated`
+webhooks. Calendly's API has no call that deletes an event type, so neither has the sandbox.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from portal.sandbox.state import (
     SchedulingLink,
     Share,
 )
+from portal.sandbox.webhooks import deliver_event_type
 
 # -- event types -------------------------------------------------------------------------------
 
@@ -134,6 +139,7 @@ def create_event_type(sb: Sandbox, req: Request) -> Response:
     )
     event_type_fields(body, row)
     sb.event_types[row.uuid] = row
+    deliver_event_type(sb, req.base, "event_type.created", row)
     return Response.resource(render.event_type(req.base, sb, row), 201)
 
 
@@ -145,6 +151,7 @@ def update_event_type(sb: Sandbox, req: Request) -> Response:
         raise invalid("uuid", "only one-on-one event types can be updated")
     event_type_fields(req.json_body(), row)
     row.updated_at = sb.now()
+    deliver_event_type(sb, req.base, "event_type.updated", row)
     return Response.resource(render.event_type(req.base, sb, row))
 
 
