@@ -56,8 +56,8 @@ from portal.jobs.models import Job, JobItem
 
 KIND = "delete_invitee_data"
 COMMAND_ACTOR = "manage.py delete_invitee_data"
-# Calendly documents no maximum for `emails` (API_NOTES U9). 50 is half the bound the notes
-# suggest, far from any limit a body of addresses is likely to meet, and requests are cheap
+# Calendly documents no maximum for `emails`. 50 is half of 100, the usual page size of its API,
+# far from any limit a body of addresses is likely to meet, and requests are cheap
 # (1,000 addresses are 20 of the 500 a minute Calendly allows). Smaller batches also mean
 # fewer people in doubt when an answer is lost, since a whole request is then "may have been
 # sent", and fewer held up when Calendly refuses one address of a request.

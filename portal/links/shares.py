@@ -53,7 +53,7 @@ from portal.links.models import IssuedLink
 
 log = logging.getLogger(__name__)
 
-# -- what Calendly accepts (API notes §3.9) ----------------------------------------------------
+# -- what Calendly accepts ---------------------------------------------------------------------
 
 MAX_NAME_LENGTH = 55
 MIN_DURATION, MAX_DURATION = 1, 720
