@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.directory",
     "portal.links",
+    "portal.webhooks",
     "portal.sandbox",
 ]
 
@@ -315,6 +316,40 @@ if JOB_SLICE_SECONDS + JOB_LEASE_SECONDS > CELERY_TASK_SOFT_TIME_LIMIT:
 if min(JOB_LEASE_SECONDS, JOB_MAX_ATTEMPTS, JOB_SLICE_SECONDS, JOB_PARALLEL_RUNS) < 1:
     raise ImproperlyConfigured("JOB_* settings must be positive.")
 CELERY_BEAT_SCHEDULE["jobs.sweep"] = {"task": "jobs.sweep", "schedule": float(JOB_SWEEP_SECONDS)}
+# --- Webhooks (portal/webhooks) -------------------------------------------------------------
+# The address Calendly reaches this deployment at (https://portal.example.com): subscriptions
+# the portal makes point at its receiver under it. Production refuses to make one without it;
+# elsewhere the address of the request that asks is used.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL").rstrip("/")
+# How far a delivery's signed timestamp may be from now, either way (Calendly's own example is
+# reported to allow about three minutes).
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 180)
+# The largest body the receiver reads; Calendly's deliveries are a few kilobytes.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1_048_576)
+# Stored deliveries not processed after this long (their task lost with the broker down) are
+# picked up by the sweep, which runs this often.
+WEBHOOK_SWEEP_SECONDS = env_int("WEBHOOK_SWEEP_SECONDS", 30)
+WEBHOOK_PROCESS_ATTEMPTS = 5
+# How long a web process lets the ids of newly stored deliveries gather before it publishes
+# them as one task: a burst costs one broker message per this many milliseconds, not one per
+# delivery.
+WEBHOOK_PUBLISH_LINGER_MS = env_int("WEBHOOK_PUBLISH_LINGER_MS", 20)
+# How often beat reads every organization's subscriptions from Calendly (their state and
+# `retry_started_at`, which Calendly changes and never announces).
+WEBHOOK_REFRESH_MINUTES = env_int("WEBHOOK_REFRESH_MINUTES", 60)
+if WEBHOOK_PUBLISH_LINGER_MS < 0:
+    raise ImproperlyConfigured("WEBHOOK_PUBLISH_LINGER_MS must be 0 or more.")
+if min(WEBHOOK_TOLERANCE_SECONDS, WEBHOOK_MAX_BODY_BYTES, WEBHOOK_SWEEP_SECONDS) < 1:
+    raise ImproperlyConfigured("WEBHOOK_* settings must be positive.")
+CELERY_BEAT_SCHEDULE["webhooks.sweep"] = {
+    "task": "webhooks.sweep",
+    "schedule": float(WEBHOOK_SWEEP_SECONDS),
+}
+if WEBHOOK_REFRESH_MINUTES > 0:
+    CELERY_BEAT_SCHEDULE["webhooks.refresh_all"] = {
+        "task": "webhooks.refresh_all",
+        "schedule": WEBHOOK_REFRESH_MINUTES * 60.0,
+    }
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)
@@ -411,7 +446,8 @@ if IS_PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Container health checks talk plain HTTP to gunicorn directly.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Calendly counts a redirect as a failed delivery; the receiver checks signatures instead.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^hooks/"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # The directive only consents to preloading; a domain enters the list when submitted.

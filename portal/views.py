@@ -14,6 +14,7 @@ from portal.directory.models import SyncRun
 from portal.directory.sync_views import sync_progress
 from portal.health import Check
 from portal.jobs.models import Job
+from portal.webhooks.subscriptions import trouble as webhook_trouble
 
 # Loopback callers are this machine: the container health check and `scripts/demo`.
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -73,6 +74,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["open_jobs"] = list(
             Job.objects.filter(organization_id=user.organization_id, state__in=Job.OPEN_STATES)[:10]
         )
+        context["webhook_trouble"] = webhook_trouble(user.organization_id)
         active = runs.filter(status__in=SyncRun.ACTIVE).first()
         if active is not None:
             # The same progress the Refresh button shows, polling until the run ends.

@@ -19,6 +19,7 @@ from portal.accounts.models import Organization, Role, User
 from portal.directory.models import Invitation, Member, SyncRun
 from portal.jobs.models import Job, JobItem
 from portal.links.models import IssuedLink
+from portal.webhooks.models import Delivery, Feed, Subscription
 from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +172,91 @@ RULES: dict[str, Rule] = {
     "jobs:approve": Rule(
         "POST", {"admin": 302, "other_org": 404}, args=lambda world: {"pk": job_entry(world).pk}
     ),
+    # Webhooks are the admins'. Calendly's deliveries and calendar apps sign in to nothing:
+    # the receiver judges a request by its signature (here: not even JSON, so 415 for all),
+    # a feed by the secret in its address (here: none, so 404 for all).
+    "webhook_receiver": Rule("POST", dict.fromkeys(PEOPLE, 415)),
+    "feed_ics": Rule("GET", dict.fromkeys(PEOPLE, 404), args=lambda world: {"token": "no-feed"}),
+    "webhooks:subscriptions": Rule("GET", ADMINS_OK),
+    "webhooks:subscriptions_refresh": Rule("POST", {"admin": 302, "other_org": 302}),
+    "webhooks:subscription_new": Rule("GET", ADMINS_OK),
+    **{
+        f"webhooks:subscription_{page}": Rule(
+            "GET",
+            {"admin": 200, "other_org": 404},
+            args=lambda world: {"pk": subscription_entry(world.org).pk},
+        )
+        for page in ("edit", "delete")
+    },
+    "webhooks:subscription_recreate": Rule(
+        "POST",
+        {"admin": 302, "other_org": 404},
+        args=lambda world: {"pk": subscription_entry(world.org).pk},
+    ),
+    "webhooks:unsubscribe_all": Rule("GET", ADMINS_OK),
+    "webhooks:deliveries": Rule("GET", ADMINS_OK),
+    "webhooks:deliveries_export": Rule("GET", ADMINS_OK),
+    "webhooks:test_delivery": Rule("GET", ADMINS_OK),
+    **{
+        f"webhooks:{page}": Rule(
+            "GET",
+            {"admin": 200, "other_org": 404},
+            args=lambda world: {"pk": delivery_entry(world.org).pk},
+        )
+        for page in ("delivery", "delivery_raw")
+    },
+    "webhooks:delivery_reprocess": Rule(
+        "POST",
+        {"admin": 302, "other_org": 404},
+        args=lambda world: {"pk": delivery_entry(world.org).pk},
+    ),
+    "webhooks:feeds": Rule("GET", ADMINS_OK),
+    "webhooks:feed_new": Rule("GET", ADMINS_OK),
+    "webhooks:feed_revoke": Rule(
+        "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": feed_entry(world.org).pk}
+    ),
 }
+
+
+def subscription_entry(org: Organization) -> Subscription:
+    row, _ = Subscription.objects.get_or_create(
+        organization=org,
+        uri=f"https://api.calendly.com/webhook_subscriptions/HOOK{org.pk}",
+        defaults={
+            "callback_url": "https://crm.example/hooks/calendly",
+            "state": Subscription.State.DISABLED,
+            "events": ["invitee.created"],
+            "scope": Subscription.Scope.ORGANIZATION,
+        },
+    )
+    return row
+
+
+def delivery_entry(org: Organization) -> Delivery:
+    row, _ = Delivery.objects.get_or_create(
+        dedupe_key=f"{org.pk:064d}",
+        defaults={
+            "organization": org,
+            "event": "invitee.created",
+            "body": b'{"event": "invitee.created", "payload": {"uri": "x"}}',
+            "status": Delivery.Status.FAILED,
+            "outcome": "The invitee in this delivery is incomplete.",
+        },
+    )
+    return row
+
+
+def feed_entry(org: Organization) -> Feed:
+    row, _ = Feed.objects.get_or_create(
+        organization=org,
+        name="Sales team meetings",
+        defaults={
+            "kind": Feed.Kind.EVENT_TYPES,
+            "token_digest": f"{org.pk:064d}",
+            "token": f"secret-{org.pk}",
+        },
+    )
+    return row
 
 
 def ledger_entry(org: Organization) -> IssuedLink:
@@ -300,7 +385,13 @@ def test_each_person_gets_what_the_rule_says(world: World, name: str, person: st
         assert response.status_code == expected, f"{name} as {person}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in RULES.items() if r.method != "GET"))
+# Calendly cannot send a CSRF token; the receiver's check is the delivery's signature.
+SIGNED_NOT_CSRF = {"webhook_receiver"}
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, r in RULES.items() if r.method != "GET" and n not in SIGNED_NOT_CSRF)
+)
 def test_every_state_change_needs_a_csrf_token(world: World, name: str) -> None:
     rule = RULES[name]
     client = Client(enforce_csrf_checks=True)

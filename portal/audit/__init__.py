@@ -85,6 +85,15 @@ class Action(TextChoices):
     JOB_ITEM_SKIPPED = "jobs.item_skipped", "A job item was skipped"
     JOB_DISCARDED = "jobs.discarded", "Discarded a job's preview"
     JOB_RESULTS_EXPORTED = "jobs.results_exported", "Downloaded a job's results"
+    WEBHOOK_SUBSCRIBED = "webhooks.subscribed", "Created a webhook subscription"
+    WEBHOOK_UNSUBSCRIBED = "webhooks.unsubscribed", "Deleted a webhook subscription"
+    WEBHOOK_RECREATED = "webhooks.recreated", "Re-created a webhook subscription"
+    WEBHOOKS_REFRESHED = "webhooks.refreshed", "Read webhook subscriptions from Calendly"
+    WEBHOOK_REPROCESSED = "webhooks.reprocessed", "Processed a webhook delivery again"
+    WEBHOOK_TEST_SENT = "webhooks.test_sent", "Sent a test webhook delivery"
+    WEBHOOK_DELIVERIES_EXPORTED = "webhooks.deliveries_exported", "Exported the delivery log"
+    FEED_CREATED = "webhooks.feed_created", "Made a team calendar feed"
+    FEED_REVOKED = "webhooks.feed_revoked", "Revoked a team calendar feed"
 
 
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -254,11 +254,11 @@ class Share(CalendlyModel):
 
 
 class WebhookSubscription(Resource):
-    callback_url: str
-    state: str  # active | disabled
+    callback_url: Text
+    state: Text  # active | disabled
     events: list[str]
-    scope: str  # organization | user | group
-    organization: str
+    scope: Text  # organization | user | group
+    organization: Text
     user: str | None = None
     group: str | None = None
     creator: str | None = None

@@ -54,7 +54,8 @@ def verify_webhook_signature(
     timestamp, signature = parts.get("t"), parts.get("v1")
     if timestamp is None or signature is None:
         raise InvalidSignature("the signature header lacks t= or v1=")
-    if not timestamp.isascii() or not timestamp.isdigit():
+    # Unix seconds have ten digits until the year 2286; a longer "number" is not a timestamp.
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise InvalidSignature("the signature timestamp is not a number")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
@@ -62,3 +63,29 @@ def verify_webhook_signature(
     expected = _digest(signing_key, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise InvalidSignature("the signature does not match the body")
+
+
+def verify_with_any(
+    *,
+    header: str | None,
+    body: bytes,
+    signing_keys: list[str],
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Like `verify_webhook_signature`, accepting a signature made with any of the keys (a
+    subscription's own key, the OAuth app's key). Problems with the header itself are raised
+    as they are; a mismatch only once no key matches."""
+    keys = [key for key in signing_keys if key]
+    if not keys:
+        raise InvalidSignature("no signing key is configured")
+    for position, key in enumerate(keys, start=1):
+        try:
+            verify_webhook_signature(
+                header=header, body=body, signing_key=key, tolerance=tolerance, now=now
+            )
+        except InvalidSignature as rejected:
+            if rejected.reason != "the signature does not match the body" or position == len(keys):
+                raise
+        else:
+            return

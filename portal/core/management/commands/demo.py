@@ -90,6 +90,9 @@ class Command(BaseCommand):
                 "CALENDLY_CLIENT_ID": sandbox["client_id"],
                 "CALENDLY_CLIENT_SECRET": sandbox["client_secret"],
                 "CALENDLY_WEBHOOK_SIGNING_KEY": sandbox["webhook_signing_key"],
+                # Webhook subscriptions made in the demo point at this portal's receiver, which
+                # the sandbox reaches on the same machine.
+                "PORTAL_BASE_URL": f"http://{host}:{port}",
             }
             self.stdout.write(
                 f"Calendly sandbox at {sandbox_url} with {members} members; "
