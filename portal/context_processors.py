@@ -21,7 +21,10 @@ class Section:
 SECTIONS = [
     ("Members", "directory:members"),
     ("Links", "links:directory"),
+    ("Meetings", "meetings:search"),
+    ("Groups", "groups:list"),
     ("Webhooks", "webhooks:subscriptions"),
+    ("Activity", "activity:log"),
     ("Jobs", "jobs:list"),
     ("Data deletion", "compliance:deletion"),
     ("Audit", "audit:log"),

@@ -136,6 +136,8 @@ INSTALLED_APPS = [
     "portal.directory",
     "portal.links",
     "portal.webhooks",
+    "portal.meetings",
+    "portal.activity",
     "portal.sandbox",
 ]
 
@@ -350,6 +352,8 @@ if WEBHOOK_REFRESH_MINUTES > 0:
         "task": "webhooks.refresh_all",
         "schedule": WEBHOOK_REFRESH_MINUTES * 60.0,
     }
+# Calendly's activity log (Enterprise) keeps 90 days; the portal copies it in every hour.
+CELERY_BEAT_SCHEDULE["activity.import_all"] = {"task": "activity.import_all", "schedule": 3600.0}
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # /healthz calls the workers down when none has written a heartbeat for this long.
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60)

@@ -23,6 +23,9 @@ urlpatterns = [
     path("jobs/", include("portal.jobs.urls")),
     path("data-deletion/", include("portal.directory.compliance_urls")),
     path("webhooks/", include("portal.webhooks.urls")),
+    path("meetings/", include("portal.meetings.urls")),
+    path("groups/", include("portal.directory.groups_urls")),
+    path("activity/", include("portal.activity.urls")),
     # Calendly's deliveries. No trailing slash, and nothing that redirects: Calendly counts a
     # redirect as a failed delivery. The token names the receiving address (and its key).
     path("hooks/calendly", receiver.receive, name="webhook_receiver"),

@@ -16,11 +16,17 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from portal.accounts.models import Organization, Role, User
-from portal.directory.models import Invitation, Member, SyncRun
+from portal.directory.models import Invitation, Member, SyncRun, Team
 from portal.jobs.models import Job, JobItem
 from portal.links.models import IssuedLink
 from portal.webhooks.models import Delivery, Feed, Subscription
-from tests.factories import InvitationFactory, MemberFactory, OrganizationFactory, UserFactory
+from tests.factories import (
+    GroupFactory,
+    InvitationFactory,
+    MemberFactory,
+    OrganizationFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -210,12 +216,74 @@ RULES: dict[str, Rule] = {
         {"admin": 302, "other_org": 404},
         args=lambda world: {"pk": delivery_entry(world.org).pk},
     ),
+    # Meetings and availability are support's and the admins'. With no connection in this
+    # world, a page that reads Calendly says so in words (502 for an event that cannot be read;
+    # 400 for results asked for with no event type).
+    "meetings:search": Rule("GET", {**ADMINS_OK, "support": 200}),
+    "meetings:event": Rule(
+        "GET", {"admin": 502, "support": 502, "other_org": 502}, args=lambda world: EVENT
+    ),
+    # Its confirmation needs the event read first: without a connection, back to the event.
+    "meetings:cancel": Rule(
+        "GET", {"admin": 302, "support": 302, "other_org": 302}, args=lambda world: EVENT
+    ),
+    **{
+        f"meetings:{action}": Rule(
+            "POST", {"admin": 404, "support": 404, "other_org": 404}, args=lambda world: EVENT
+        )
+        for action in ("no_show", "no_show_undo", "new_time")
+    },
+    "meetings:availability": Rule("GET", {**ADMINS_OK, "support": 200}),
+    # Without a connection no schedule can be read, whoever's it is: the page says so.
+    "meetings:schedule": Rule(
+        "GET",
+        {"admin": 200, "support": 200, "other_org": 200},
+        args=lambda world: {"uuid": "ABCDEF"},
+    ),
+    "meetings:availability_results": Rule("GET", {"admin": 400, "support": 400, "other_org": 400}),
+    "meetings:rep_availability": Rule(
+        "GET",
+        {"admin": 200, "support": 200, "other_org": 404},
+        args=lambda world: {"pk": world.mirrored.pk},
+    ),
+    # Groups and teams: admins and viewers; another organization's are not found.
+    "groups:list": Rule("GET", {**ADMINS_OK, "viewer": 200}),
+    "groups:group": Rule(
+        "GET",
+        {"admin": 200, "viewer": 200, "other_org": 404},
+        args=lambda world: {"pk": GroupFactory(organization=world.org).pk},
+    ),
+    "groups:team": Rule(
+        "GET",
+        {"admin": 200, "viewer": 200, "other_org": 404},
+        args=lambda world: {"pk": team_entry(world.org).pk},
+    ),
+    # Routing forms and Calendly's activity log: admins.
+    "activity:log": Rule("GET", ADMINS_OK),
+    "activity:log_export": Rule("GET", ADMINS_OK),
+    "activity:log_import": Rule("POST", {"admin": 302, "other_org": 302}),
+    "activity:routing_forms": Rule("GET", ADMINS_OK),
+    "activity:routing_form": Rule("GET", ADMINS_OK, args=lambda world: {"uuid": "ABC"}),
+    "activity:routing_export": Rule("GET", ADMINS_OK, args=lambda world: {"uuid": "ABC"}),
+    "activity:routing_submission": Rule("GET", ADMINS_OK, args=lambda world: {"uuid": "ABC"}),
     "webhooks:feeds": Rule("GET", ADMINS_OK),
     "webhooks:feed_new": Rule("GET", ADMINS_OK),
     "webhooks:feed_revoke": Rule(
         "GET", {"admin": 200, "other_org": 404}, args=lambda world: {"pk": feed_entry(world.org).pk}
     ),
 }
+
+
+EVENT = {"uuid": "EVENT1"}
+
+
+def team_entry(org: Organization) -> Team:
+    row, _ = Team.objects.get_or_create(
+        organization=org,
+        uri=f"https://api.calendly.com/teams/TEAM{org.pk}",
+        defaults={"name": "Sales team"},
+    )
+    return row
 
 
 def subscription_entry(org: Organization) -> Subscription:

@@ -94,6 +94,13 @@ class Action(TextChoices):
     WEBHOOK_DELIVERIES_EXPORTED = "webhooks.deliveries_exported", "Exported the delivery log"
     FEED_CREATED = "webhooks.feed_created", "Made a team calendar feed"
     FEED_REVOKED = "webhooks.feed_revoked", "Revoked a team calendar feed"
+    MEETING_CANCELED = "meetings.canceled", "Canceled a meeting"
+    NO_SHOW_MARKED = "meetings.no_show_marked", "Marked an invitee a no-show"
+    NO_SHOW_UNMARKED = "meetings.no_show_unmarked", "Took back a no-show mark"
+    CALENDLY_REQUEST_SENT = "calendly.request_sent", "Sent a raw request to Calendly"
+    ROUTING_EXPORTED = "activity.routing_exported", "Exported routing form submissions"
+    ACTIVITY_EXPORTED = "activity.log_exported", "Exported Calendly's activity log"
+    ACTIVITY_IMPORTED = "activity.log_imported", "Imported Calendly's activity log"
 
 
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

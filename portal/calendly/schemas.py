@@ -390,8 +390,8 @@ class ActivityLogActor(CalendlyModel):
 
 class ActivityLogEntry(Resource):
     occurred_at: datetime
-    namespace: str
-    action: str
+    namespace: Text
+    action: Text
     fully_qualified_name: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     organization: str | None = None

@@ -10,6 +10,7 @@ words of `calendly.errors.explain`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -219,11 +220,82 @@ def resend(
         return _invite_one(client, organization, actor, invitation.email, request)
 
 
-def removal_refusal(*, member: Member, actor: User) -> str | None:
-    """Why this person cannot be removed, said before anyone clicks; None when they can."""
+@dataclass(frozen=True)
+class Live:
+    """What Calendly says now of a member or an invitation the directory holds: `found` is
+    False when Calendly no longer has it; `status` is the membership's role or the
+    invitation's status; `problem` says why Calendly could not be asked (the page then goes
+    on from what the directory last read)."""
+
+    found: bool = True
+    status: str = ""
+    problem: str = ""
+
+
+def _read_live[T](
+    organization: Organization, read: Callable[[CalendlyClient], T], doing: str
+) -> T | Live:
+    """`read`'s answer, or the Live that says the thing is gone or could not be read."""
+    try:
+        with _client(organization) as client:
+            return read(client)
+    except ActionRefused as refused:
+        return Live(problem=refused.message)
+    except errors.NotFound:
+        return Live(found=False)
+    except errors.CalendlyError as error:
+        note_failure(organization, error)
+        return Live(problem=errors.explain(error, doing=doing))
+
+
+def membership_now(*, organization: Organization, member: Member) -> Live:
+    """The member's organization membership as Calendly has it now (role, or gone)."""
+    answer = _read_live(
+        organization,
+        lambda client: client.get_organization_membership(membership=member.uri),
+        f"checking {member.name}'s membership in Calendly",
+    )
+    return answer if isinstance(answer, Live) else Live(status=answer.role)
+
+
+def invitation_now(*, organization: Organization, invitation: Invitation) -> Live:
+    """The invitation as Calendly has it now; the directory's row catches up with it. One
+    Calendly no longer has was revoked (Calendly keeps no revoked invitations), so its row is
+    marked removed, as revoking does."""
+    answer = _read_live(
+        organization,
+        lambda client: client.get_organization_invitation(invitation=invitation.uri),
+        f"checking the invitation of {invitation.email} in Calendly",
+    )
+    if isinstance(answer, Live):
+        if not answer.found:
+            invitation.removed_at = timezone.now()
+            Invitation.objects.filter(pk=invitation.pk).update(removed_at=invitation.removed_at)
+        return answer
+    invitation.status = storable(answer.status)
+    invitation.last_sent_at = answer.last_sent_at
+    invitation.user_uri = storable(answer.user or "")
+    invitation.calendly_updated_at = answer.updated_at
+    Invitation.objects.filter(pk=invitation.pk).update(
+        status=invitation.status,
+        last_sent_at=invitation.last_sent_at,
+        user_uri=invitation.user_uri,
+        calendly_updated_at=invitation.calendly_updated_at,
+    )
+    return Live(status=answer.status)
+
+
+def removal_refusal(*, member: Member, actor: User, live: Live | None = None) -> str | None:
+    """Why this person cannot be removed, said before anyone clicks; None when they can.
+    `live` is their membership as Calendly has it now, when it was read."""
     if member.removed_at is not None:
         return f"{member.name} is no longer a member."
-    if member.role == Member.Role.OWNER:
+    if live is not None and not live.found:
+        return (
+            f"Calendly no longer lists {member.name} as a member: they were removed in Calendly "
+            "since the directory last read it. The next sync updates this page."
+        )
+    if member.role == Member.Role.OWNER or (live is not None and live.status == "owner"):
         return (
             f"{member.name} owns the organization. Calendly does not let the owner be removed; "
             "ownership can only be transferred in Calendly's admin center."

@@ -190,9 +190,13 @@ def revoke_invitation(request: HttpRequest, pk: int) -> HttpResponse:
     form = RevokeForm(request.POST if request.method == "POST" else request.GET)
     resend = form.is_valid() and form.cleaned_data["then"] == "resend"
     if request.method == "GET":
-        return render(
-            request, "directory/revoke.html", {"invitation": invitation, "resend": resend}
+        # Read fresh: an invitation accepted or revoked since the last sync has nothing to revoke.
+        live = actions.invitation_now(
+            organization=person.organization,  # type: ignore[arg-type]
+            invitation=invitation,
         )
+        context = {"invitation": invitation, "resend": resend, "live": live}
+        return render(request, "directory/revoke.html", context)
     try:
         if resend:
             result = actions.resend(
@@ -250,10 +254,19 @@ def remove_member(request: HttpRequest, pk: int) -> HttpResponse:
             "the paid seat is still billed until you remove it on Calendly's billing page.",
         )
         return redirect("directory:members")
+    live = None
+    if refusal is None:
+        # Read fresh, so the question is not asked about someone Calendly already let go.
+        live = actions.membership_now(
+            organization=person.organization,  # type: ignore[arg-type]
+            member=member,
+        )
+        refusal = actions.removal_refusal(member=member, actor=person, live=live)
     owned = EventType.objects.current().filter(organization_id=organization_id)
     context = {
         "member": member,
         "refusal": refusal,
+        "live": live,
         "active_event_types": owned.filter(profile_owner_uri=member.user_uri, active=True).count(),
         "pools": owned.filter(hosts=member, active=True).exclude(pooling_type="").count(),
     }

@@ -213,10 +213,12 @@ def _form_page(
     *,
     row: Subscription | None,
     status: int,
+    problem: str = "",
 ) -> HttpResponse:
     context = {
         "form": form,
         "row": row,
+        "problem": problem,
         "base_url": subscriptions.base_url_for(request),
         "no_base_url": subscriptions.NO_BASE_URL,
     }
@@ -254,9 +256,12 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     row = _subscription(request, pk)
     org_id = organization_id(request)
     if request.method != "POST":
+        read = _read_fresh(request, row)
+        if read.gone:
+            return _gone(request, row)
         initial = SubscriptionForm.initial_of(row)
         form = SubscriptionForm(organization_id=org_id, initial=initial)
-        return _form_page(request, form, row=row, status=200)
+        return _form_page(request, form, row=row, status=200, problem=read.problem)
     form = SubscriptionForm(request.POST, organization_id=org_id)
     if not form.is_valid():
         return _form_page(request, form, row=row, status=400)
@@ -273,6 +278,21 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, refused.message)
         return _form_page(request, form, row=row, status=409)
     _say_replaced(request, replaced, "Saved")
+    return redirect("webhooks:subscriptions")
+
+
+def _read_fresh(request: HttpRequest, row: Subscription) -> subscriptions.Reread:
+    """The subscription as Calendly has it now, so the page shows its current state and events
+    rather than those of the last listing."""
+    return subscriptions.reread(_organization(request), row, actor=person(request), request=request)
+
+
+def _gone(request: HttpRequest, row: Subscription) -> HttpResponse:
+    messages.warning(
+        request,
+        f"Calendly no longer has the {row.scope}-scope subscription to {row.callback_url}: it "
+        "was deleted there, or Calendly removed it. It is no longer listed here.",
+    )
     return redirect("webhooks:subscriptions")
 
 
@@ -293,7 +313,11 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation, naming the subscription; POST deletes it."""
     row = _subscription(request, pk)
     if request.method != "POST":
-        return render(request, "webhooks/subscription_delete.html", {"row": row})
+        read = _read_fresh(request, row)
+        if read.gone:
+            return _gone(request, row)
+        context = {"row": row, "problem": read.problem}
+        return render(request, "webhooks/subscription_delete.html", context)
     try:
         subscriptions.delete(_organization(request), row, actor=person(request), request=request)
     except SubscriptionRefused as refused:

@@ -500,6 +500,68 @@ def _apply(
     result.removed = gone.update(removed_at=now)
 
 
+@dataclass(frozen=True)
+class Reread:
+    """A subscription as Calendly described it just now: `gone` when Calendly no longer has
+    it (the row is then marked removed); `problem` says why it could not be read, the row
+    staying as Calendly last listed it."""
+
+    row: Subscription
+    gone: bool = False
+    problem: str = ""
+
+
+def reread(
+    organization: Organization,
+    row: Subscription,
+    *,
+    actor: User | None = None,
+    request: HttpRequest | None = None,
+    client: CalendlyClient | None = None,
+) -> Reread:
+    """Read one subscription from Calendly and bring its row up to date (state, events,
+    failing deliveries), before a person acts on it. A change is audited like a refresh."""
+    _current(organization, row)
+    result = Refreshed(calls=1)
+    try:
+        with _calendly(organization, client) as calendly:
+            found = calendly.get_webhook_subscription(webhook_subscription=row.uri)
+    except SubscriptionRefused as refused:
+        return Reread(row, problem=refused.message)
+    except errors.NotFound:
+        found = None
+    except errors.CalendlyError as error:
+        note_failure(organization, error)
+        said = errors.explain(error, doing="reading the subscription from Calendly")
+        return Reread(row, problem=f"{said} Shown as Calendly last listed it.")
+    now = timezone.now()
+    with transaction.atomic():
+        if found is None:
+            result.removed = 1
+            result.changes.append(f"{_label(row)}: no longer in Calendly")
+            Subscription.objects.filter(pk=row.pk).update(removed_at=now)
+            row.removed_at = now
+        else:
+            result.listed = 1
+            fields = _fields(found)
+            differs = [name for name, value in fields.items() if getattr(row, name) != value]
+            if differs:
+                result.changed = 1
+                result.changes.append(f"{_label(row)}: {_difference(row, fields, differs)}")
+            Subscription.objects.filter(pk=row.pk).update(**fields, refreshed_at=now)
+            for name, value in fields.items():
+                setattr(row, name, value)
+        if result.any_change:
+            audit.record(
+                action=audit.Action.WEBHOOKS_REFRESHED,
+                organization=organization,
+                actor=actor,
+                after={**result.counts, "changes": result.changes},
+                request=request,
+            )
+    return Reread(row, gone=found is None)
+
+
 def _label(row: Subscription) -> str:
     return f"{row.scope} subscription to {row.callback_url}"
 
@@ -661,20 +723,39 @@ def delete(
     actor_label: str = "",
     request: HttpRequest | None = None,
     client: CalendlyClient | None = None,
+    by_url: bool = False,
 ) -> None:
     """Delete the subscription in Calendly (gone already counts as done), mark the row removed
-    and audit it."""
+    and audit it.
+
+    `by_url` deletes whatever Calendly has in the row's scope that delivers to its callback
+    URL, as Calendly lists it now, rather than the URI last listed: for a URL the portal did
+    not make, where Calendly may have had the subscription re-made since. Calendly takes one
+    subscription per URL, so it is this one or its replacement; the audit row names the URIs
+    deleted."""
     _current(organization, row)
+    deleted = [row.uri]
     with _calendly(organization, client) as calendly:
         try:
-            calendly.delete_webhook_subscription(webhook_subscription=row.uri)
+            if by_url:
+                deleted = calendly.delete_webhook_subscriptions_for_url(
+                    callback_url=row.callback_url,
+                    organization=organization.uri,
+                    scope=row.scope,
+                    user=row.user_uri or None,
+                    group=row.group_uri or None,
+                )
+            else:
+                calendly.delete_webhook_subscription(webhook_subscription=row.uri)
         except errors.CalendlyError as error:
             note_failure(organization, error)
             doing = f"deleting the subscription to {row.callback_url}"
             raise SubscriptionRefused(errors.explain(error, doing=doing, changing=True)) from error
     now = timezone.now()
     with transaction.atomic():
-        Subscription.objects.filter(pk=row.pk).update(removed_at=now)
+        Subscription.objects.filter(
+            Q(pk=row.pk) | Q(uri__in=deleted), organization=organization, removed_at__isnull=True
+        ).update(removed_at=now)
         audit.record(
             action=audit.Action.WEBHOOK_UNSUBSCRIBED,
             organization=organization,
@@ -682,7 +763,7 @@ def delete(
             actor_label=actor_label,
             target=row,
             before=described(row),
-            after={"removed_at": now},
+            after={"removed_at": now, "deleted_in_calendly": deleted},
             request=request,
         )
     row.removed_at = now
@@ -851,7 +932,9 @@ def unsubscribe_all(
     client: CalendlyClient | None = None,
 ) -> list[Unsubscribed]:
     """Delete each of `rows` (from `at_this_deployment`), one audit row each; a refusal is
-    noted and the others still go."""
+    noted and the others still go. One of the portal's receiving addresses is deleted by its
+    URI (only the portal makes subscriptions to it); any other URL under PORTAL_BASE_URL by
+    its URL, so a subscription re-made there since the last listing goes too."""
     done: list[Unsubscribed] = []
     with _calendly(organization, client) as calendly:
         for row in rows:
@@ -863,6 +946,7 @@ def unsubscribe_all(
                     actor_label=actor_label,
                     request=request,
                     client=calendly,
+                    by_url=row.endpoint_id is None,
                 )
             except SubscriptionRefused as refused:
                 done.append(Unsubscribed(row, refused.message))

@@ -84,7 +84,17 @@ def test_navigation_names_every_section(client: Client) -> None:
     )
     assert nav is not None
     labels = re.findall(r"<li><(?:a|span)[^>]*>([^<]+)", nav.group(1))
-    assert labels == ["Members", "Links", "Webhooks", "Jobs", "Data deletion", "Audit"]
+    assert labels == [
+        "Members",
+        "Links",
+        "Meetings",
+        "Groups",
+        "Webhooks",
+        "Activity",
+        "Jobs",
+        "Data deletion",
+        "Audit",
+    ]
 
 
 def test_a_section_not_built_yet_says_so_in_words(client: Client, monkeypatch: Any) -> None:
@@ -92,7 +102,7 @@ def test_a_section_not_built_yet_says_so_in_words(client: Client, monkeypatch: A
     monkeypatch.setattr(
         context_processors,
         "SECTIONS",
-        [*context_processors.SECTIONS, ("Meetings", "meetings:list")],
+        [*context_processors.SECTIONS, ("Seat use", "seats:list")],
     )
     nav = re.search(
         r'<nav aria-label="Sections">(.*?)</nav>', client.get("/").content.decode(), re.S
@@ -101,7 +111,7 @@ def test_a_section_not_built_yet_says_so_in_words(client: Client, monkeypatch: A
     # Not by colour alone: on screen and to screen readers.
     later = re.findall(r'<span class="nav-later">(.*?)</span></li>', nav.group(1), re.S)
     assert len(later) == 1
-    assert "Meetings" in later[0]
+    assert "Seat use" in later[0]
     for section in later:
         assert '<span class="soon" aria-hidden="true">soon</span>' in section
         assert '<span class="visually-hidden"> (not available yet)</span>' in section

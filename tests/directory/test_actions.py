@@ -258,6 +258,7 @@ def test_revoking_a_pending_invitation(connected: Connected) -> None:
 
     confirm = connected.client.get(f"/members/invitations/{invitation.pk}/revoke")
     assert "Revoke the invitation of gone@example.com?" in confirm.content.decode()
+    assert "Checked in Calendly just now: still pending" in confirm.content.decode()
     response = connected.client.post(f"/members/invitations/{invitation.pk}/revoke", follow=True)
 
     assert "Revoked the invitation of gone@example.com." in page_messages(response)
@@ -280,6 +281,68 @@ def test_an_accepted_invitation_cannot_be_revoked(connected: Connected) -> None:
     ) in page_messages(response)
     invitation.refresh_from_db()
     assert invitation.removed_at is None
+
+
+READ_INVITATION = "GET /organizations/{org_uuid}/invitations/{uuid}"
+READ_MEMBERSHIP = "GET /organization_memberships/{uuid}"
+
+
+def test_the_revoke_confirmation_reads_the_invitation_and_offers_nothing_once_accepted(
+    connected: Connected,
+) -> None:
+    connected.client.post("/members/invite", {"emails": "joined@example.com"})
+    invitation = Invitation.objects.get(email="joined@example.com")
+    connected.sandbox.accept_invitation("joined@example.com")
+    connected.sandbox.requests.reset()
+
+    page = connected.client.get(f"/members/invitations/{invitation.pk}/revoke").content.decode()
+
+    assert connected.sandbox.requests.count(READ_INVITATION) == 1
+    assert "joined@example.com already accepted the invitation" in page
+    assert "Revoke invitation</button>" not in page
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.ACCEPTED
+    assert invitation.user_uri
+
+
+def test_the_revoke_confirmation_says_when_calendly_no_longer_has_the_invitation(
+    connected: Connected,
+) -> None:
+    connected.client.post("/members/invite", {"emails": "elsewhere@example.com"})
+    invitation = Invitation.objects.get(email="elsewhere@example.com")
+    httpx.delete(
+        invitation.uri, headers={"Authorization": f"Bearer {connected.sandbox.owner_token}"}
+    ).raise_for_status()
+
+    page = connected.client.get(f"/members/invitations/{invitation.pk}/revoke").content.decode()
+
+    assert "The invitation of elsewhere@example.com is already gone" in page
+    assert "<form" not in page.split("<main", 1)[-1].split("</main>", 1)[0]
+    invitation.refresh_from_db()
+    assert invitation.removed_at is not None
+    assert not AuditEntry.objects.filter(action=Action.INVITATION_REVOKED).exists()
+
+
+def test_the_remove_confirmation_reads_the_membership_from_calendly_first(
+    connected: Connected,
+) -> None:
+    person = Member.objects.filter(organization=connected.org, role=Member.Role.USER).first()
+    assert person is not None
+    membership = connected.sandbox.memberships[person.uri.rsplit("/", 1)[1]]
+    with connected.sandbox.lock:
+        membership.role = "admin"
+
+    page = connected.client.get(f"/members/{person.pk}/remove").content.decode()
+
+    assert connected.sandbox.requests.count(READ_MEMBERSHIP) == 1
+    assert f"Calendly now says {person.name} is Admin; the directory last read User." in page
+
+    httpx.delete(
+        person.uri, headers={"Authorization": f"Bearer {connected.sandbox.owner_token}"}
+    ).raise_for_status()
+    gone = connected.client.get(f"/members/{person.pk}/remove").content.decode()
+    assert f"Calendly no longer lists {person.name} as a member" in gone
+    assert 'name="confirm"' not in gone
 
 
 def test_resending_revokes_and_invites_again(connected: Connected) -> None:

@@ -3,9 +3,12 @@ that change nothing twice, and the `deprovision` command's report."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -721,7 +724,11 @@ def test_the_preview_reads_their_meetings_and_webhooks_from_calendly_before_conf
 
     part = connected.client.get(f"/members/offboard/{job.pk}/calendly").content.decode()
 
-    assert f"<td>{upcoming}</td>" in part
+    # Each count opens their upcoming meetings on the meetings page, to move or cancel them.
+    link = re.search(r'<a href="(/meetings/\?rep=[^"]+)">(\d+)<', part)
+    assert link is not None
+    assert int(link.group(2)) == upcoming
+    assert f"rep={quote(user.email)}" in html.unescape(link.group(1))
     assert "https://hooks.example.com/theirs" in part
     assert connected.sandbox.requests.count(REMOVALS) == 0
     # Calendly out of reach: the preview says so, and that the job reads them again.

@@ -579,6 +579,95 @@ def test_removing_everything_that_delivers_here_previews_then_deletes(hooks: Hoo
     assert AuditEntry.objects.filter(action=Action.WEBHOOK_UNSUBSCRIBED).count() == 2
 
 
+def test_a_subscription_made_again_at_the_same_url_since_the_listing_still_goes(
+    hooks: Hooks,
+) -> None:
+    shared_url = "https://portal.example.com/hooks/calendly"
+    with override_settings(PORTAL_BASE_URL="https://portal.example.com"):
+        first = hooks.subscribe_in_calendly(shared_url)
+        subscriptions.refresh(hooks.org)
+        row = Subscription.objects.get(callback_url=shared_url)
+        # Deleted and made again in Calendly since the portal listed it: a new URI.
+        with hooks.sandbox.lock:
+            del hooks.sandbox.webhooks[first.rsplit("/", 1)[1]]
+        again = hooks.subscribe_in_calendly(shared_url)
+        hooks.sandbox.requests.reset()
+
+        response = hooks.client.post(
+            reverse("webhooks:unsubscribe_all"), {"subscriptions": [row.pk]}, follow=True
+        )
+
+    assert "Deleted 1 subscription." in page_messages(response)
+    assert hooks.in_calendly() == {}
+    assert (hooks.sandbox.requests.count(LIST), hooks.sandbox.requests.count(DELETE)) == (1, 1)
+    row.refresh_from_db()
+    assert row.removed_at is not None
+    entry = AuditEntry.objects.get(action=Action.WEBHOOK_UNSUBSCRIBED)
+    assert entry.after is not None
+    assert entry.after["deleted_in_calendly"] == [again]
+
+
+def test_edit_and_delete_pages_read_the_subscription_from_calendly_first(hooks: Hooks) -> None:
+    row = hooks.make(events=["invitee.created", "invitee.canceled"])
+    hooks.disable(row)
+    read = "GET /webhook_subscriptions/{webhook_uuid}"
+
+    edit = hooks.client.get(reverse("webhooks:subscription_edit", args=[row.pk]))
+
+    assert "In Calendly now:" in edit.content.decode()
+    assert "disabled — Calendly stopped delivering" in edit.content.decode()
+    assert hooks.sandbox.requests.count(read) == 1
+    row.refresh_from_db()
+    assert row.state == "disabled"
+    entry = AuditEntry.objects.get(action=Action.WEBHOOKS_REFRESHED)
+    assert entry.actor == hooks.admin
+    assert entry.after is not None
+    assert "state active → disabled" in entry.after["changes"][0]
+
+    asked = hooks.client.get(reverse("webhooks:subscription_delete", args=[row.pk]))
+    assert "disabled — Calendly stopped delivering" in asked.content.decode()
+    assert hooks.sandbox.requests.count(read) == 2
+    # Nothing changed the second time: no second audit row.
+    assert AuditEntry.objects.filter(action=Action.WEBHOOKS_REFRESHED).count() == 1
+
+
+def test_a_subscription_gone_in_calendly_is_said_so_and_marked_removed(hooks: Hooks) -> None:
+    row = hooks.make()
+    with hooks.sandbox.lock:
+        del hooks.sandbox.webhooks[row.uri.rsplit("/", 1)[1]]
+
+    response = hooks.client.get(reverse("webhooks:subscription_delete", args=[row.pk]), follow=True)
+
+    assert f"Calendly no longer has the organization-scope subscription to {row.callback_url}" in (
+        page_messages(response)
+    )
+    row.refresh_from_db()
+    assert row.removed_at is not None
+    assert hooks.sandbox.requests.count(DELETE) == 0
+    assert hooks.client.get(reverse("webhooks:subscription_edit", args=[row.pk])).status_code == 404
+
+
+def test_the_edit_page_says_when_calendly_cannot_be_asked(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row = hooks.make(events=["invitee.canceled"])
+    refusing = failing(
+        hooks.sandbox,
+        lambda request: request.method == "GET",
+        httpx.Response(
+            403, json={"title": "Permission Denied", "message": "You do not have permission"}
+        ),
+    )
+    monkeypatch.setattr(subscriptions, "client_for", lambda organization: refusing)
+
+    page = hooks.client.get(reverse("webhooks:subscription_edit", args=[row.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Shown as Calendly last listed it." in text
+    assert 'value="invitee.canceled" id="id_events_1" checked' in text
+
+
 # -- who may do it ---------------------------------------------------------------------------
 
 
