@@ -299,24 +299,28 @@ HOLD_TIMEOUT = 15.0
 
 @contextlib.contextmanager
 def requests_held(
-    monkeypatch: pytest.MonkeyPatch, route_key: str, count: int
+    monkeypatch: pytest.MonkeyPatch, route_key: str, count: int, *, after: int = 0
 ) -> Iterator[Callable[[], int]]:
-    """Calendly's next `count` requests to `route_key` wait, before Calendly acts on them,
-    until the block ends; yields how many have been held. The sandbox's forced faults take
-    whichever request comes next, and an offboarding reads twice before it removes: this picks
-    one route out, through the fault hook every API request passes."""
+    """Calendly's next `count` requests to `route_key` (after letting `after` through) wait,
+    before Calendly acts on them, until the block ends; yields how many have been held. The
+    sandbox's forced faults take whichever request comes next, and an offboarding reads twice
+    before it removes: this picks one route out, through the fault hook every API request
+    passes."""
     lock = threading.Lock()
     held = 0
+    passed = 0
     released = threading.Event()
     pick_fault = server.pick_fault
 
     def holding(sb: Sandbox, route: Route) -> str | None:
-        nonlocal held
+        nonlocal held, passed
         if route.key == route_key:
             with lock:
-                hold = held < count
+                hold = passed >= after and held < count
                 if hold:
                     held += 1
+                else:
+                    passed += 1
             if hold:
                 released.wait(HOLD_TIMEOUT)
         return pick_fault(sb, route)
@@ -333,15 +337,24 @@ def requests_held(
 
 
 def kill_while_a_removal_is_in_flight(
-    monkeypatch: pytest.MonkeyPatch, pool: WorkerPool, kill: Callable[[], object]
-) -> None:
-    """Hold the next two removals and kill while they are held. Each worker's one child waits
-    on its own request, so the two are one from each worker. Let through after the kill,
-    Calendly removes the dead worker's person with the worker gone: its item is left in
-    flight, and nobody heard that the removal was made."""
-    with requests_held(monkeypatch, REMOVALS, 2) as held:
-        wait_for(lambda: held() == 2, 30, "both workers to send a removal", pool=pool)
+    monkeypatch: pytest.MonkeyPatch,
+    pool: WorkerPool,
+    start: Callable[[], Job],
+    kill: Callable[[], object],
+    *,
+    after: int,
+) -> Job:
+    """Start the job, hold the two removals that follow the first `after`, and kill while they
+    are held (the hold is in place before the job starts: a fast sandbox could otherwise be
+    past the point before it began). Each worker's one child waits on its own request, so the
+    two are one from each worker. Let through after the kill, Calendly removes the dead
+    worker's person with the worker gone: its item is left in flight, and nobody heard that
+    the removal was made."""
+    with requests_held(monkeypatch, REMOVALS, 2, after=after) as held:
+        job = start()
+        wait_for(lambda: held() == 2, JOB_TIMEOUT, "both workers to send a removal", pool=pool)
         kill()
+    return job
 
 
 def pending_invitation(sandbox: RunningSandbox, email: str) -> None:
@@ -418,10 +431,13 @@ def test_offboarding_with_a_worker_killed_mid_removal_removes_each_person_once(
     connected = connect(sandbox)
     pool = start_workers(sandbox, workers=2, concurrency=1)
     emails = [*leavers, *only_invited]
-    job = start_offboarding(connected, emails, own_redis)
-    wait_for(items_finished_at_least(job.pk, 30), JOB_TIMEOUT, "30 people", pool=pool)
-
-    kill_while_a_removal_is_in_flight(monkeypatch, pool, lambda: pool.kill_main(0))
+    job = kill_while_a_removal_is_in_flight(
+        monkeypatch,
+        pool,
+        lambda: start_offboarding(connected, emails, own_redis),
+        lambda: pool.kill_main(0),
+        after=30,
+    )
     pool.restart(0)
 
     job = run_to_the_end(job, pool)
@@ -466,13 +482,13 @@ def test_a_deletion_request_in_flight_when_its_worker_is_lost_is_never_sent_agai
         actor=connected.admin,
     )
     engine.start(preview.job, actor=connected.admin, hand_over=False)
-    wake(own_redis.url, preview.job.pk, count=2)
-    wait_for(items_finished_at_least(preview.job.pk, 5), JOB_TIMEOUT, "5 requests", pool=pool)
 
-    # Both workers' next requests wait inside Calendly; one worker dies meanwhile, and its
-    # request is accepted after it is gone: nobody hears the 202.
-    with requests_held(monkeypatch, DELETIONS, 2) as held:
-        wait_for(lambda: held() == 2, 30, "both workers to send a request", pool=pool)
+    # After 5 requests, both workers' next requests wait inside Calendly (held from the start:
+    # a fast sandbox would otherwise finish the job before a hold begins); one worker dies
+    # meanwhile, and its request is accepted after it is gone: nobody hears the 202.
+    with requests_held(monkeypatch, DELETIONS, 2, after=5) as held:
+        wake(own_redis.url, preview.job.pk, count=2)
+        wait_for(lambda: held() == 2, JOB_TIMEOUT, "both workers to send a request", pool=pool)
         pool.kill_main(0)
     pool.restart(0)
     job = run_to_the_end(preview.job, pool)
