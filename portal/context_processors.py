@@ -23,6 +23,7 @@ SECTIONS = [
     ("Links", "links:directory"),
     ("Meetings", "meetings:search"),
     ("Groups", "groups:list"),
+    ("Seat use", "seats:list"),
     ("Webhooks", "webhooks:subscriptions"),
     ("Activity", "activity:log"),
     ("Jobs", "jobs:list"),

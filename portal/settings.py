@@ -352,6 +352,11 @@ if WEBHOOK_REFRESH_MINUTES > 0:
         "task": "webhooks.refresh_all",
         "schedule": WEBHOOK_REFRESH_MINUTES * 60.0,
     }
+# Seat use: who hosted what, read from the organization's scheduled events once a day.
+CELERY_BEAT_SCHEDULE["directory.scan_all_seat_use"] = {
+    "task": "directory.scan_all_seat_use",
+    "schedule": 24 * 3600.0,
+}
 # Calendly's activity log (Enterprise) keeps 90 days; the portal copies it in every hour.
 CELERY_BEAT_SCHEDULE["activity.import_all"] = {"task": "activity.import_all", "schedule": 3600.0}
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)

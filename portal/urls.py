@@ -25,6 +25,7 @@ urlpatterns = [
     path("webhooks/", include("portal.webhooks.urls")),
     path("meetings/", include("portal.meetings.urls")),
     path("groups/", include("portal.directory.groups_urls")),
+    path("seats/", include("portal.directory.seats_urls")),
     path("activity/", include("portal.activity.urls")),
     # Calendly's deliveries. No trailing slash, and nothing that redirects: Calendly counts a
     # redirect as a failed delivery. The token names the receiving address (and its key).

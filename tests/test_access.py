@@ -258,6 +258,10 @@ RULES: dict[str, Rule] = {
         {"admin": 200, "viewer": 200, "other_org": 404},
         args=lambda world: {"pk": team_entry(world.org).pk},
     ),
+    # Seat use: admins.
+    "seats:list": Rule("GET", ADMINS_OK),
+    "seats:export": Rule("GET", ADMINS_OK),
+    "seats:scan": Rule("POST", {"admin": 302, "other_org": 302}),
     # Routing forms and Calendly's activity log: admins.
     "activity:log": Rule("GET", ADMINS_OK),
     "activity:log_export": Rule("GET", ADMINS_OK),

@@ -101,6 +101,8 @@ class Action(TextChoices):
     ROUTING_EXPORTED = "activity.routing_exported", "Exported routing form submissions"
     ACTIVITY_EXPORTED = "activity.log_exported", "Exported Calendly's activity log"
     ACTIVITY_IMPORTED = "activity.log_imported", "Imported Calendly's activity log"
+    SEATS_EXPORTED = "directory.seats_exported", "Exported seat use"
+    SEAT_SCAN_REQUESTED = "directory.seat_scan_requested", "Asked for a seat-use scan"
 
 
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -306,3 +306,98 @@ class MirrorTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.n} {self.kind} in organization {self.organization_id}"
+
+
+# -- seat use ---------------------------------------------------------------------------------
+
+
+class SeatScan(models.Model):
+    """One read of the organization's scheduled events for the seat use page.
+
+    `scanned_until` is how far the scan got: every meeting starting before it is stored. It
+    moves forward as pages are stored, so a scan that fails half-way keeps what it completed,
+    and the next scan starts there (see `portal.directory.seats`).
+    """
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Scan now button"
+        COMMAND = "command", "manage.py scan_seat_use"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The `min_start_time` asked of Calendly, and how far the stored meetings reach.
+    scanned_from = models.DateTimeField()
+    scanned_until = models.DateTimeField(null=True, blank=True)
+    meetings_read = models.PositiveIntegerField(default=0)
+    meetings_new = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"seat scan {self.pk} of {self.organization_id} ({self.status})"
+
+
+class ScannedMeeting(models.Model):
+    """A scheduled event read by a seat scan: when it starts, whether it still takes place."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CANCELED = "canceled", "Canceled"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # Cut by `portal.core.text.storable` to what its unique index can hold.
+    uri = models.TextField()
+    start_time = models.DateTimeField()
+    status = models.TextField()
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "start_time"])]
+        constraints = [
+            # What a scan deduplicates on: a meeting read twice (the overlap) is stored once.
+            models.UniqueConstraint(fields=["organization", "uri"], name="scanned_meeting_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"meeting {self.uri} at {self.start_time:%Y-%m-%d %H:%M} ({self.status})"
+
+
+class MeetingHost(models.Model):
+    """A host of a scanned meeting (Calendly's `event_memberships[].user`).
+
+    The meeting's start and whether it is active are copied here so that a member's counts
+    are read from one index (organization, host, start) without touching the meetings.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    meeting = models.ForeignKey(ScannedMeeting, on_delete=models.CASCADE, related_name="hosts")
+    user_uri = models.TextField()
+    start_time = models.DateTimeField()
+    active = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organization", "user_uri", "start_time"],
+                condition=models.Q(active=True),
+                name="active_meeting_by_host",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_uri} hosts meeting {self.meeting_id}"

@@ -21,7 +21,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from portal.accounts.models import Connection, Organization, User
-from portal.directory.models import SyncRun
+from portal.directory.models import SeatScan, SyncRun
+from portal.directory.seats import scan_seat_use
 from portal.directory.sync import (
     not_handed_over,
     queue_sync,
@@ -98,3 +99,57 @@ def _hand_over(run: SyncRun) -> None:
     except Exception as exc:
         log.exception("Could not hand sync %s to a background worker", run.pk)
         not_handed_over(run, exc)
+
+
+# -- seat use (portal/directory/seats.py) -----------------------------------------------------
+# A scan may run twice (acks_late): meetings are deduplicated by URI, so a second copy only
+# reads again what the first stored. `scan_seat_use` ends every failure as a row; these tasks
+# never raise into Celery, so nothing is retried in a loop: the next tick is the retry.
+
+
+@shared_task(base=DjangoTask, name="directory.scan_seat_use")
+def scan_seat_use_task(
+    organization_id: int,
+    trigger: str = SeatScan.Trigger.SCHEDULE,
+    requested_by_id: int | None = None,
+) -> None:
+    try:
+        organization = Organization.objects.filter(pk=organization_id).first()
+        if organization is None:
+            return
+        requested_by = User.objects.filter(pk=requested_by_id).first() if requested_by_id else None
+        scan = scan_seat_use(organization, trigger=trigger, requested_by=requested_by)
+        if scan.status == SeatScan.Status.FAILED:
+            log.warning("Scanning the seat use of %s failed: %s", organization, scan.error)
+    except Exception:
+        log.exception("Scanning the seat use of organization %s failed", organization_id)
+
+
+@shared_task(base=DjangoTask, name="directory.scan_all_seat_use")
+def scan_all_seat_use_task() -> int:
+    """Beat's periodic scan: one task per organization with a usable connection."""
+    organizations = Connection.objects.exclude(
+        status=Connection.Status.NEEDS_REAUTHORIZATION
+    ).values_list("organization_id", flat=True)
+    count = 0
+    for organization_id in organizations:
+        scan_seat_use_task.delay_on_commit(organization_id)
+        count += 1
+    return count
+
+
+def queue_seat_scan(organization_id: int, *, requested_by_id: int) -> bool:
+    """Hand one organization's scan to a worker once the current transaction commits.
+
+    False when the broker refused it at once: said to the person instead of failing the page.
+    """
+    try:
+        scan_seat_use_task.delay_on_commit(
+            organization_id, SeatScan.Trigger.MANUAL, requested_by_id
+        )
+    except Exception:
+        log.exception(
+            "Could not hand the seat scan of organization %s to a worker", organization_id
+        )
+        return False
+    return True

@@ -89,6 +89,7 @@ def test_navigation_names_every_section(client: Client) -> None:
         "Links",
         "Meetings",
         "Groups",
+        "Seat use",
         "Webhooks",
         "Activity",
         "Jobs",
@@ -102,7 +103,7 @@ def test_a_section_not_built_yet_says_so_in_words(client: Client, monkeypatch: A
     monkeypatch.setattr(
         context_processors,
         "SECTIONS",
-        [*context_processors.SECTIONS, ("Seat use", "seats:list")],
+        [*context_processors.SECTIONS, ("Forecasts", "forecasts:list")],
     )
     nav = re.search(
         r'<nav aria-label="Sections">(.*?)</nav>', client.get("/").content.decode(), re.S
@@ -111,7 +112,7 @@ def test_a_section_not_built_yet_says_so_in_words(client: Client, monkeypatch: A
     # Not by colour alone: on screen and to screen readers.
     later = re.findall(r'<span class="nav-later">(.*?)</span></li>', nav.group(1), re.S)
     assert len(later) == 1
-    assert "Seat use" in later[0]
+    assert "Forecasts" in later[0]
     for section in later:
         assert '<span class="soon" aria-hidden="true">soon</span>' in section
         assert '<span class="visually-hidden"> (not available yet)</span>' in section
