@@ -25,7 +25,7 @@ from portal import audit
 from portal.accounts.connections import ConnectionUnavailable, get_connection
 from portal.accounts.models import Organization, Role
 from portal.accounts.roles import allow, organization_id, person
-from portal.activity import tasks
+from portal.activity import search, tasks
 from portal.activity.importing import last_import, running_import
 from portal.activity.models import ActivityEntry, ActivityImport
 from portal.calendly import errors
@@ -72,11 +72,24 @@ CSV_COLUMNS = [
 MAX_CHOICES = 300
 
 
+def _anywhere(term: str) -> Q:
+    """Entries whose action, namespace, actor or details contain the term."""
+    return (
+        Q(namespace__icontains=term)
+        | Q(action__icontains=term)
+        | Q(actor_name__icontains=term)
+        | Q(actor_email__icontains=term)
+        | Q(details__icontains=term)
+    )
+
+
 class LogFilter(ListForm):
     q = forms.CharField(
         required=False,
         max_length=300,
         label="Search actions, actors and details",
+        help_text='As in Calendly: a | b (either), a + b (both), "exact words", -term '
+        "(without), ( ) to group, * at either end.",
         widget=forms.TextInput(attrs={"type": "search"}),
     )
     actor = forms.CharField(
@@ -110,16 +123,18 @@ class LogFilter(ListForm):
             *((a, a) for a in actions[:MAX_CHOICES]),
         ]
 
+    def clean_q(self) -> str:
+        text: str = self.cleaned_data.get("q") or ""
+        try:
+            search.parse(text, _anywhere)
+        except search.BadSearch as bad:
+            raise forms.ValidationError(f"This search cannot be read: {bad}.") from None
+        return text
+
     def filter_rows(self, rows: QuerySet[Any]) -> QuerySet[Any]:
         data = self.cleaned_data
-        for word in (data.get("q") or "").split():
-            rows = rows.filter(
-                Q(namespace__icontains=word)
-                | Q(action__icontains=word)
-                | Q(actor_name__icontains=word)
-                | Q(actor_email__icontains=word)
-                | Q(details__icontains=word)
-            )
+        if data.get("q"):
+            rows = rows.filter(search.parse(data["q"], _anywhere))
         for word in (data.get("actor") or "").split():
             rows = rows.filter(Q(actor_name__icontains=word) | Q(actor_email__icontains=word))
         if data.get("namespace"):
