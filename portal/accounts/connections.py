@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -184,3 +185,17 @@ def client_for(organization: Organization, *, limiter: RateLimiter | None = None
 
 def shared_limiter(connection: Connection) -> RateLimiter:
     return limiter_for(connection.owner_uri, settings.REDIS_URL or None)
+
+
+def each_usable_organization(task: Any, *args: Any) -> int:
+    """Beat's periodic fan-out: `task` queued, once the current transaction commits, for every
+    organization whose connection is usable, with the organization's id and then `args`;
+    returns how many were queued."""
+    organizations = Connection.objects.exclude(
+        status=Connection.Status.NEEDS_REAUTHORIZATION
+    ).values_list("organization_id", flat=True)
+    count = 0
+    for organization_id in organizations:
+        task.delay_on_commit(organization_id, *args)
+        count += 1
+    return count

@@ -14,7 +14,8 @@ import logging
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import each_usable_organization
+from portal.accounts.models import Organization, User
 from portal.activity.importing import import_activity
 from portal.activity.models import ActivityImport
 
@@ -42,14 +43,7 @@ def import_organization_task(
 @shared_task(base=DjangoTask, name="activity.import_all")
 def import_all_task() -> int:
     """Beat's periodic import: one task per organization with a usable connection."""
-    organizations = Connection.objects.exclude(
-        status=Connection.Status.NEEDS_REAUTHORIZATION
-    ).values_list("organization_id", flat=True)
-    count = 0
-    for organization_id in organizations:
-        import_organization_task.delay_on_commit(organization_id)
-        count += 1
-    return count
+    return each_usable_organization(import_organization_task)
 
 
 def queue_import(organization_id: int, *, requested_by_id: int) -> bool:

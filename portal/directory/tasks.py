@@ -20,7 +20,8 @@ from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 from django.http import HttpRequest
 
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import each_usable_organization
+from portal.accounts.models import Organization, User
 from portal.directory.models import SeatScan, SyncRun
 from portal.directory.seats import scan_seat_use
 from portal.directory.sync import (
@@ -59,14 +60,7 @@ def sync_organization_task(
 @shared_task(base=DjangoTask, name="directory.sync_all")
 def sync_all_task() -> int:
     """Beat's periodic sync: one task per organization with a usable connection."""
-    organizations = Connection.objects.exclude(
-        status=Connection.Status.NEEDS_REAUTHORIZATION
-    ).values_list("organization_id", flat=True)
-    count = 0
-    for organization_id in organizations:
-        sync_organization_task.delay_on_commit(organization_id, SyncRun.Trigger.SCHEDULE)
-        count += 1
-    return count
+    return each_usable_organization(sync_organization_task, SyncRun.Trigger.SCHEDULE)
 
 
 def request_sync(
@@ -128,14 +122,7 @@ def scan_seat_use_task(
 @shared_task(base=DjangoTask, name="directory.scan_all_seat_use")
 def scan_all_seat_use_task() -> int:
     """Beat's periodic scan: one task per organization with a usable connection."""
-    organizations = Connection.objects.exclude(
-        status=Connection.Status.NEEDS_REAUTHORIZATION
-    ).values_list("organization_id", flat=True)
-    count = 0
-    for organization_id in organizations:
-        scan_seat_use_task.delay_on_commit(organization_id)
-        count += 1
-    return count
+    return each_usable_organization(scan_seat_use_task)
 
 
 def queue_seat_scan(organization_id: int, *, requested_by_id: int) -> bool:

@@ -14,7 +14,8 @@ import logging
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import each_usable_organization
+from portal.accounts.models import Organization, User
 from portal.links.shares import TASK_ACTOR, refresh_shares
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,7 @@ def refresh_shares_task(organization_id: int, requested_by_id: int | None = None
 @shared_task(base=DjangoTask, name="links.refresh_all_shares")
 def refresh_all_shares_task() -> int:
     """Beat's periodic refresh: one task per organization with a usable connection."""
-    organizations = Connection.objects.exclude(
-        status=Connection.Status.NEEDS_REAUTHORIZATION
-    ).values_list("organization_id", flat=True)
-    count = 0
-    for organization_id in organizations:
-        refresh_shares_task.delay_on_commit(organization_id)
-        count += 1
-    return count
+    return each_usable_organization(refresh_shares_task)
 
 
 def queue_refresh(organization_id: int, *, requested_by_id: int | None = None) -> bool:

@@ -30,7 +30,8 @@ from django.conf import settings
 from django.db import transaction
 from kombu import Producer
 
-from portal.accounts.models import Connection, Organization, User
+from portal.accounts.connections import each_usable_organization
+from portal.accounts.models import Organization, User
 from portal.webhooks import processing, subscriptions
 
 log = logging.getLogger(__name__)
@@ -199,11 +200,4 @@ def refresh_organization(organization_id: int, requested_by_id: int | None = Non
 def refresh_all() -> int:
     """Beat's periodic refresh (Calendly disables subscriptions and starts retry cycles without
     telling anyone): one task per organization with a usable connection."""
-    organizations = Connection.objects.exclude(
-        status=Connection.Status.NEEDS_REAUTHORIZATION
-    ).values_list("organization_id", flat=True)
-    count = 0
-    for organization_id in organizations:
-        refresh_organization.delay_on_commit(organization_id)
-        count += 1
-    return count
+    return each_usable_organization(refresh_organization)
